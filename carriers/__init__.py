@@ -1,0 +1,1 @@
+"""Carrier layer: a pure library (no database) that turns carrier responses into normalized events."""

@@ -1,0 +1,26 @@
+"""The ``manual`` carrier: a merchant's own fleet or a local courier with no API.
+
+It is never polled; its events come in through the API and the dashboard and then flow like any
+carrier's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from carriers.base import CarrierAdapter, TrackingBatch
+
+
+class ManualAdapter(CarrierAdapter):
+    slug = "manual"
+    name = "Own delivery (manual updates)"
+    pollable = False
+
+    def track(
+        self,
+        tracking_numbers: list[str],
+        *,
+        credentials: dict | None = None,
+        now: datetime | None = None,
+    ) -> TrackingBatch:
+        return TrackingBatch()

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tenants.scoping import tenant_scope
+from tenants.services import api_key_create
+from tests.factories import TenantFactory
+
+
+@pytest.fixture
+def tenant_a(db):
+    return TenantFactory(slug="alpha", name="Alpha Shop")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return TenantFactory(slug="bravo", name="Bravo Shop")
+
+
+@pytest.fixture
+def scope_a(tenant_a):
+    with tenant_scope(tenant_a):
+        yield tenant_a
+
+
+def _client_for(tenant, role="admin") -> APIClient:
+    _, raw = api_key_create(tenant=tenant, role=role)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def api_a(tenant_a) -> APIClient:
+    return _client_for(tenant_a)
+
+
+@pytest.fixture
+def api_b(tenant_b) -> APIClient:
+    return _client_for(tenant_b)
+
+
+@pytest.fixture
+def agent_api_a(tenant_a) -> APIClient:
+    return _client_for(tenant_a, role="agent")
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")

@@ -1,0 +1,136 @@
+"""API representations. Serializers validate and shape data; services do the work."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from carriers import registry
+from carriers.statuses import SUBSTATUSES, Status
+from wismo.tracking.models import Shipment, TrackingEvent
+
+LOCALES = [code for code, _ in settings.LANGUAGES]
+
+
+def tracking_url(shipment: Shipment) -> str:
+    return f"{settings.WISMO_BASE_URL}/t/{shipment.tenant.slug}/{shipment.public_token}/"
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrackingEvent
+        fields = ["occurred_at", "status", "substatus", "code", "description", "location", "source"]
+
+
+class DeliveryRangeSerializer(serializers.Serializer):
+    earliest = serializers.DateField()
+    latest = serializers.DateField()
+    source = serializers.ChoiceField(choices=["carrier", "predicted"])
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class ShipmentSerializer(serializers.ModelSerializer):
+    order_number = serializers.CharField(source="order.order_number", default=None, read_only=True)
+    estimated_delivery_range = serializers.SerializerMethodField()
+    tracking_url = serializers.SerializerMethodField()
+    carrier_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Shipment
+        fields = [
+            "id",
+            "tracking_number",
+            "carrier",
+            "carrier_name",
+            "status",
+            "substatus",
+            "action_required",
+            "estimated_delivery",
+            "estimated_delivery_range",
+            "tracking_url",
+            "order_number",
+            "destination_country",
+            "destination_postcode",
+            "shipped_at",
+            "delivered_at",
+            "last_event_at",
+            "last_checked_at",
+            "is_active",
+            "last_error_code",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DeliveryRangeSerializer(allow_null=True))
+    def get_estimated_delivery_range(self, shipment: Shipment) -> dict | None:
+        if not (shipment.estimated_delivery_earliest and shipment.estimated_delivery_latest):
+            return None
+        return {
+            "earliest": shipment.estimated_delivery_earliest.isoformat(),
+            "latest": shipment.estimated_delivery_latest.isoformat(),
+            "source": shipment.estimated_delivery_source or "predicted",
+            "confidence": shipment.estimated_delivery_confidence,
+        }
+
+    def get_tracking_url(self, shipment: Shipment) -> str:
+        return tracking_url(shipment)
+
+    def get_carrier_name(self, shipment: Shipment) -> str:
+        try:
+            return registry.get_adapter(shipment.carrier).name
+        except registry.UnknownCarrier:
+            return shipment.carrier
+
+
+class ShipmentDetailSerializer(ShipmentSerializer):
+    events = EventSerializer(many=True, read_only=True)
+
+    class Meta(ShipmentSerializer.Meta):
+        fields = [*ShipmentSerializer.Meta.fields, "events"]
+        read_only_fields = fields
+
+
+class ShipmentCreateSerializer(serializers.Serializer):
+    tracking_number = serializers.CharField(max_length=100)
+    carrier = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    order_number = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    customer_email = serializers.EmailField(required=False, allow_blank=True)
+    customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    locale = serializers.ChoiceField(choices=LOCALES, required=False, allow_blank=True)
+    destination_country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    destination_postcode = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    shipped_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_carrier(self, value: str) -> str:
+        if value:
+            try:
+                registry.get_adapter(value)
+            except registry.UnknownCarrier:
+                raise serializers.ValidationError(f"Unknown carrier {value!r}.") from None
+        return value
+
+
+class ManualEventSerializer(serializers.Serializer):
+    occurred_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=[s.value for s in Status if s != Status.EXPIRED])
+    substatus = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=1000)
+    location = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict) -> dict:
+        substatus = attrs.get("substatus")
+        if substatus and (
+            substatus not in SUBSTATUSES or SUBSTATUSES[substatus].status != attrs["status"]
+        ):
+            raise serializers.ValidationError(
+                {"substatus": f"{substatus!r} is not a reason of {attrs['status']!r}."}
+            )
+        if attrs["occurred_at"] > timezone.now() + timezone.timedelta(minutes=10):
+            raise serializers.ValidationError(
+                {"occurred_at": "An event cannot happen in the future."}
+            )
+        return attrs

@@ -1,0 +1,205 @@
+"""REST API v1 views: validate input, open the caller's tenant scope, call one service or selector."""
+
+from __future__ import annotations
+
+import zoneinfo
+from contextlib import ExitStack
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from carriers.base import CarrierEvent
+from carriers.statuses import Status
+from tenants.scoping import tenant_scope
+from wismo.api.authentication import ApiPrincipal
+from wismo.api.serializers import (
+    EventSerializer,
+    ManualEventSerializer,
+    ShipmentCreateSerializer,
+    ShipmentDetailSerializer,
+    ShipmentSerializer,
+)
+from wismo.tracking import selectors
+from wismo.tracking.models import Shipment
+from wismo.tracking.services.shipments import (
+    OrderData,
+    order_upsert,
+    shipment_add_manual_event,
+    shipment_create,
+)
+
+
+class TenantScopedMixin:
+    """Opens the API key's tenant scope (and time zone) for the rest of the request."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        principal = request.user
+        if isinstance(principal, ApiPrincipal):
+            self._scope = ExitStack()
+            self._scope.enter_context(tenant_scope(principal.tenant))
+            timezone.activate(zoneinfo.ZoneInfo(principal.tenant.timezone))
+            self._scope.callback(timezone.deactivate)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        scope = getattr(self, "_scope", None)
+        if scope is not None:
+            scope.close()
+            self._scope = None
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @property
+    def tenant(self):
+        return self.request.user.tenant
+
+
+class NewestFirst(CursorPagination):
+    """Keyset pagination: stable under inserts, fast at any depth."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ShipmentListFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[s.value for s in Status], required=False)
+    carrier = serializers.CharField(max_length=40, required=False)
+    q = serializers.CharField(max_length=200, required=False)
+    updated_since = serializers.DateTimeField(required=False)
+
+
+@extend_schema(tags=["shipments"])
+class ShipmentViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    pagination_class = NewestFirst
+    queryset = Shipment.objects.none()
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ShipmentCreateSerializer
+        if self.action == "retrieve":
+            return ShipmentDetailSerializer
+        if self.action == "events":
+            return ManualEventSerializer if self.request.method == "POST" else EventSerializer
+        return ShipmentSerializer
+
+    def get_queryset(self):
+        if self.action == "list":
+            filters = ShipmentListFilters(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            return selectors.shipment_list(**filters.validated_data)
+        return selectors.shipment_list()
+
+    def get_object(self) -> Shipment:
+        try:
+            shipment_id = int(self.kwargs["pk"])
+        except (TypeError, ValueError):
+            shipment_id = -1
+        try:
+            return selectors.shipment_detail(shipment_id=shipment_id)
+        except Shipment.DoesNotExist:
+            from rest_framework.exceptions import NotFound
+
+            raise NotFound() from None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=[s.value for s in Status]),
+            OpenApiParameter("carrier", OpenApiTypes.STR),
+            OpenApiParameter(
+                "q", OpenApiTypes.STR, description="Tracking number, order number or email."
+            ),
+            OpenApiParameter("updated_since", OpenApiTypes.DATETIME),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ShipmentCreateSerializer,
+        responses={201: ShipmentDetailSerializer, 200: ShipmentDetailSerializer},
+        description="Start tracking a parcel. Creating the same carrier + tracking number again "
+        "returns the existing shipment with 200.",
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = ShipmentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        tenant = self.tenant
+        try:
+            order = None
+            if data.get("order_number") or data.get("customer_email"):
+                number = data.get("order_number") or data["tracking_number"]
+                order, _ = order_upsert(
+                    tenant=tenant,
+                    data=OrderData(
+                        external_id=number,
+                        order_number=number,
+                        customer_email=data.get("customer_email", ""),
+                        customer_name=data.get("customer_name", ""),
+                        locale=data.get("locale", ""),
+                        shipping_country=data.get("destination_country", ""),
+                        shipping_postcode=data.get("destination_postcode", ""),
+                    ),
+                )
+            shipment, created = shipment_create(
+                tenant=tenant,
+                tracking_number=data["tracking_number"],
+                carrier=data.get("carrier") or None,
+                order=order,
+                destination_country=data.get("destination_country", ""),
+                destination_postcode=data.get("destination_postcode", ""),
+                shipped_at=data.get("shipped_at"),
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        shipment = selectors.shipment_detail(shipment_id=shipment.pk)
+        return Response(
+            ShipmentDetailSerializer(shipment).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        responses=EventSerializer(many=True),
+        description="The shipment's timeline.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=ManualEventSerializer,
+        responses={201: ShipmentDetailSerializer},
+        description="Post an event for a shipment of the `manual` carrier (own fleet, local courier).",
+    )
+    @action(detail=True, methods=["get", "post"])
+    def events(self, request, pk=None):
+        shipment = self.get_object()
+        if request.method == "GET":
+            return Response(EventSerializer(shipment.events.all(), many=True).data)
+        serializer = ManualEventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        event = CarrierEvent(
+            occurred_at=data["occurred_at"],
+            status=data["status"],
+            substatus=data.get("substatus", ""),
+            description=data["description"],
+            location=data.get("location", ""),
+        )
+        try:
+            shipment_add_manual_event(shipment=shipment, event=event)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
+        shipment = selectors.shipment_detail(shipment_id=shipment.pk)
+        return Response(ShipmentDetailSerializer(shipment).data, status=status.HTTP_201_CREATED)

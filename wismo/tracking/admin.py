@@ -1,0 +1,157 @@
+"""Django admin for the kernel's models, tenant-aware.
+
+Operators (superusers) see every tenant (the middleware opens ``all_tenants``); staff members of
+tenants see only their tenants' rows (the middleware opens a scope over their memberships).
+Secrets are write-only: the admin never shows credentials or webhook secrets back.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from tenants.scoping import active_tenant_ids
+from wismo.tracking.models import (
+    CarrierAccount,
+    Order,
+    Shipment,
+    ShipmentStatusChange,
+    ShopConnection,
+    TrackingEvent,
+)
+
+
+class TenantAdmin(admin.ModelAdmin):
+    list_filter = ("tenant",)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        ids = active_tenant_ids()
+        if ids is None and not request.user.is_superuser:
+            return qs.none()
+        return qs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant" and not request.user.is_superuser:
+            from tenants.models import Tenant
+
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=active_tenant_ids() or [])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class SecretJSONWidget(forms.Textarea):
+    """Shows nothing of the stored value: a secret is replaced, never displayed."""
+
+    def format_value(self, value):
+        return ""
+
+
+class SecretsForm(forms.ModelForm):
+    """Credentials are write-only: leave blank to keep the stored value."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("credentials", "webhook_secret"):
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].widget = SecretJSONWidget(attrs={"rows": 3})
+                self.fields[name].help_text = "Write-only. Leave blank to keep the stored value."
+
+    def clean_credentials(self):
+        value = self.cleaned_data.get("credentials")
+        if value in (None, "", {}) and self.instance.pk:
+            return self.instance.credentials
+        return value or {}
+
+    def clean_webhook_secret(self):
+        value = self.cleaned_data.get("webhook_secret")
+        if not value and self.instance.pk:
+            return self.instance.webhook_secret
+        return value or ""
+
+
+@admin.register(ShopConnection)
+class ShopConnectionAdmin(TenantAdmin):
+    form = SecretsForm
+    list_display = ("name", "platform", "tenant", "is_active", "last_synced_at")
+    list_filter = ("tenant", "platform", "is_active")
+    search_fields = ("name", "shop_url")
+
+
+@admin.register(CarrierAccount)
+class CarrierAccountAdmin(TenantAdmin):
+    form = SecretsForm
+    list_display = ("name", "carrier", "tenant", "is_active")
+    list_filter = ("tenant", "carrier", "is_active")
+
+
+class ShipmentInline(admin.TabularInline):
+    model = Shipment
+    fields = ("carrier", "tracking_number", "status", "substatus", "estimated_delivery")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Order)
+class OrderAdmin(TenantAdmin):
+    list_display = ("order_number", "customer_email", "tenant", "store", "created_at")
+    search_fields = ("order_number", "customer_email", "customer_name", "external_id")
+    readonly_fields = ("public_token", "created_at", "updated_at")
+    inlines = [ShipmentInline]
+
+
+class EventInline(admin.TabularInline):
+    model = TrackingEvent
+    fields = ("occurred_at", "status", "substatus", "code", "description", "location", "source")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-occurred_at",)
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(TenantAdmin):
+    list_display = (
+        "tracking_number",
+        "carrier",
+        "status",
+        "substatus",
+        "tenant",
+        "last_event_at",
+        "is_active",
+    )
+    list_filter = ("tenant", "status", "carrier", "is_active", "action_required")
+    search_fields = ("tracking_number", "order__order_number", "order__customer_email")
+    readonly_fields = (
+        "public_token",
+        "created_at",
+        "updated_at",
+        "last_checked_at",
+        "last_event_at",
+        "delivered_at",
+    )
+    raw_id_fields = ("order",)
+    inlines = [EventInline]
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(TenantAdmin):
+    list_display = ("shipment", "occurred_at", "status", "substatus", "code", "location", "source")
+    list_filter = ("tenant", "status", "source")
+    raw_id_fields = ("shipment",)
+    readonly_fields = ("dedupe_key", "created_at")
+
+
+@admin.register(ShipmentStatusChange)
+class ShipmentStatusChangeAdmin(TenantAdmin):
+    list_display = (
+        "shipment",
+        "from_status",
+        "to_status",
+        "occurred_at",
+        "created_at",
+        "dispatched_at",
+    )
+    list_filter = ("tenant", "to_status")
+    raw_id_fields = ("shipment",)

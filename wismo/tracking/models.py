@@ -1,0 +1,258 @@
+"""The kernel's data: stores, carrier accounts, orders, shipments and their timelines.
+
+Models are thin: behaviour lives in ``services`` (writes) and ``selectors`` (reads). Every model
+here is tenant-owned and queried through the fail-closed ``TenantManager``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from carriers.statuses import STATUS_LABELS, Status
+from tenants.models import Tenant
+from tenants.scoping import TenantManager
+from wismo.tracking.crypto import EncryptedJSONField, EncryptedTextField
+
+STATUS_CHOICES = [(status.value, STATUS_LABELS[status]) for status in Status]
+
+
+def new_public_token() -> str:
+    """An unguessable token for public pages: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+class TenantOwned(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+
+class Platform(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+    MAGENTO = "magento", "Magento 2 / Adobe Commerce"
+    PRESTASHOP = "prestashop", "PrestaShop"
+    CSV = "csv", "CSV import"
+    API = "api", "REST API"
+
+
+class ShopConnection(TenantOwned):
+    """A merchant's store on a shop platform."""
+
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    name = models.CharField(max_length=200)
+    shop_url = models.URLField(max_length=500, blank=True)
+    credentials = EncryptedJSONField(default=dict, blank=True)
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["tenant", "platform"], name="store_tenant_platform_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+
+class CarrierAccount(TenantOwned):
+    """A merchant's credentials with one carrier (encrypted at rest, never shown again)."""
+
+    carrier = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    credentials = EncryptedJSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["carrier", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "carrier", "name"], name="carrier_account_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.carrier})"
+
+
+class Order(TenantOwned):
+    store = models.ForeignKey(
+        ShopConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    external_id = models.CharField(max_length=255)
+    order_number = models.CharField(max_length=100)
+    customer_email = models.EmailField(max_length=254, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    locale = models.CharField(max_length=16, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    shipping_postcode = models.CharField(max_length=20, blank=True)
+    line_items = models.JSONField(default=list, blank=True)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    public_token = models.CharField(
+        max_length=64, unique=True, default=new_public_token, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One order per external id per store; orders pushed without a store share one space.
+            models.UniqueConstraint(
+                fields=["tenant", "store", "external_id"],
+                condition=Q(store__isnull=False),
+                name="order_external_id_per_store",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=Q(store__isnull=True),
+                name="order_external_id_no_store",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "order_number"], name="order_tenant_number_idx"),
+            models.Index(fields=["tenant", "customer_email"], name="order_tenant_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.order_number}"
+
+
+class Shipment(TenantOwned):
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.CASCADE, related_name="shipments"
+    )
+    store = models.ForeignKey(
+        ShopConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="shipments"
+    )
+    carrier_account = models.ForeignKey(
+        CarrierAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="shipments"
+    )
+    carrier = models.CharField(max_length=40)
+    tracking_number = models.CharField(max_length=64)
+    status = models.CharField(max_length=24, choices=STATUS_CHOICES, default=Status.PENDING)
+    substatus = models.CharField(max_length=64, default="pending.awaiting_carrier")
+    action_required = models.BooleanField(default=False)
+    destination_country = models.CharField(max_length=2, blank=True)
+    destination_postcode = models.CharField(max_length=20, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    estimated_delivery = models.DateField(null=True, blank=True)
+    estimated_delivery_earliest = models.DateField(null=True, blank=True)
+    estimated_delivery_latest = models.DateField(null=True, blank=True)
+    estimated_delivery_source = models.CharField(
+        max_length=10, blank=True, choices=[("carrier", "Carrier"), ("predicted", "Predicted")]
+    )
+    estimated_delivery_confidence = models.FloatField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    poll_failures = models.PositiveIntegerField(default=0)
+    last_error_code = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="Still tracked with the carrier.")
+    public_token = models.CharField(
+        max_length=64, unique=True, default=new_public_token, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "carrier", "tracking_number"], name="shipment_unique_tracking"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "status", "updated_at"], name="ship_tenant_status_upd_idx"
+            ),
+            models.Index(fields=["tenant", "carrier"], name="ship_tenant_carrier_idx"),
+            models.Index(fields=["tenant", "tracking_number"], name="ship_tenant_tracking_idx"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="ship_tenant_created_idx"),
+            # The poller's question, "which active shipments are due?", reads only this index.
+            models.Index(
+                fields=["next_poll_at"], condition=Q(is_active=True), name="ship_due_active_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier}:{self.tracking_number}"
+
+
+class EventSource(models.TextChoices):
+    POLL = "poll", "Carrier poll"
+    PUSH = "push", "Carrier push"
+    MANUAL = "manual", "Manual"
+    IMPORT = "import", "Import"
+
+
+class TrackingEvent(TenantOwned):
+    """One scan on a shipment's timeline: normalized values beside the carrier's raw ones."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=24, choices=STATUS_CHOICES)
+    substatus = models.CharField(max_length=64)
+    code = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    location = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=10, choices=EventSource.choices, default=EventSource.POLL)
+    dedupe_key = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "dedupe_key"], name="event_unique_per_shipment"
+            )
+        ]
+        indexes = [models.Index(fields=["shipment", "occurred_at"], name="event_shipment_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.substatus}"
+
+
+class ShipmentStatusChange(TenantOwned):
+    """A status change, written in the same transaction as the events that caused it.
+
+    It is the durable record notifications work from: the after-commit signal is only a nudge, and
+    a relay re-sends changes whose ``dispatched_at`` is still empty, so no change is ever missed.
+    """
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
+    from_substatus = models.CharField(max_length=64)
+    to_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
+    to_substatus = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField(help_text="When the event that caused the change happened.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(dispatched_at__isnull=True),
+                name="change_undispatched_idx",
+            ),
+            models.Index(fields=["shipment", "created_at"], name="change_shipment_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id}: {self.from_status} -> {self.to_status}"

@@ -1,0 +1,1 @@
+"""Kernel services: every write to orders, shipments and timelines goes through these functions."""

@@ -1,0 +1,149 @@
+"""Creating orders and shipments from the API, imports and the demo.
+
+Both are idempotent: an order is found by its external id (per store), a shipment by carrier and
+tracking number, so a repeated import or API call updates instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from carriers import registry
+from carriers.base import CarrierEvent
+from tenants.models import Tenant
+from wismo.tracking.models import CarrierAccount, EventSource, Order, Shipment, ShopConnection
+from wismo.tracking.services.timeline import RecordResult, record_events
+
+
+def normalize_tracking_number(value: str) -> str:
+    """Tracking numbers are compared without spaces or dashes and in upper case."""
+    return "".join(value.split()).replace("-", "").upper()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderData:
+    external_id: str
+    order_number: str
+    customer_email: str = ""
+    customer_name: str = ""
+    locale: str = ""
+    shipping_country: str = ""
+    shipping_postcode: str = ""
+    line_items: list | None = None
+    placed_at: datetime | None = None
+
+
+def order_upsert(
+    *, tenant: Tenant, data: OrderData, store: ShopConnection | None = None
+) -> tuple[Order, bool]:
+    """Create the order or update the fields that came with ``data``. Returns (order, created)."""
+    defaults = {
+        "order_number": data.order_number,
+        "customer_email": data.customer_email,
+        "customer_name": data.customer_name,
+        "locale": data.locale,
+        "shipping_country": data.shipping_country.upper(),
+        "shipping_postcode": data.shipping_postcode,
+    }
+    if data.line_items is not None:
+        defaults["line_items"] = data.line_items
+    if data.placed_at is not None:
+        defaults["placed_at"] = data.placed_at
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(tenant=tenant, store=store, external_id=data.external_id)
+            .first()
+        )
+        if order is None:
+            try:
+                with transaction.atomic():
+                    return Order.objects.create(
+                        tenant=tenant, store=store, external_id=data.external_id, **defaults
+                    ), True
+            except IntegrityError:  # created concurrently: fall through to update it
+                order = Order.objects.select_for_update().get(
+                    tenant=tenant, store=store, external_id=data.external_id
+                )
+        changed = [
+            name for name, value in defaults.items() if value and getattr(order, name) != value
+        ]
+        for name in changed:
+            setattr(order, name, defaults[name])
+        if changed:
+            order.save(update_fields=[*changed, "updated_at"])
+    return order, False
+
+
+def resolve_carrier(tracking_number: str, carrier: str | None) -> str:
+    """The carrier slug to use: the given one if known, else the best detected one."""
+    if carrier:
+        try:
+            registry.get_adapter(carrier)
+        except registry.UnknownCarrier:
+            raise ValidationError({"carrier": f"Unknown carrier {carrier!r}."}) from None
+        return carrier
+    candidates = registry.detect(tracking_number)
+    if not candidates:
+        raise ValidationError(
+            {"carrier": "The carrier could not be detected from this tracking number; name it."}
+        )
+    return candidates[0][0]
+
+
+@transaction.atomic
+def shipment_create(
+    *,
+    tenant: Tenant,
+    tracking_number: str,
+    carrier: str | None = None,
+    order: Order | None = None,
+    store: ShopConnection | None = None,
+    carrier_account: CarrierAccount | None = None,
+    destination_country: str = "",
+    destination_postcode: str = "",
+    shipped_at: datetime | None = None,
+) -> tuple[Shipment, bool]:
+    """Start tracking a parcel, or return the one already tracked. Returns (shipment, created)."""
+    number = normalize_tracking_number(tracking_number)
+    if not number or len(number) > 64 or not number.isascii() or not number.isalnum():
+        raise ValidationError({"tracking_number": "Use 1-64 letters and digits."})
+    slug = resolve_carrier(number, carrier)
+    if carrier_account is not None and carrier_account.carrier != slug:
+        raise ValidationError({"carrier_account": "This account belongs to another carrier."})
+    existing = Shipment.objects.filter(tenant=tenant, carrier=slug, tracking_number=number).first()
+    if existing is not None:
+        return existing, False
+    adapter = registry.get_adapter(slug)
+    shipment = Shipment(
+        tenant=tenant,
+        order=order,
+        store=store or (order.store if order else None),
+        carrier_account=carrier_account,
+        carrier=slug,
+        tracking_number=number,
+        destination_country=(
+            destination_country or (order.shipping_country if order else "")
+        ).upper(),
+        destination_postcode=destination_postcode or (order.shipping_postcode if order else ""),
+        shipped_at=shipped_at,
+        next_poll_at=timezone.now() if adapter.pollable else None,
+    )
+    try:
+        with transaction.atomic():
+            shipment.save()
+    except IntegrityError:  # the same number was created concurrently
+        return Shipment.objects.get(tenant=tenant, carrier=slug, tracking_number=number), False
+    return shipment, True
+
+
+def shipment_add_manual_event(*, shipment: Shipment, event: CarrierEvent) -> RecordResult:
+    """A merchant reports an event for a shipment they deliver themselves."""
+    if shipment.carrier != "manual":
+        raise ValidationError("Events can only be posted for shipments of the manual carrier.")
+    return record_events(shipment=shipment, events=[event], source=EventSource.MANUAL)
