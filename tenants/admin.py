@@ -33,12 +33,34 @@ class ScopedAdmin(admin.ModelAdmin):
             return qs.none()
         return qs
 
+    def get_list_filter(self, request):
+        # Tenant itself is not scoped: list only the tenants whose rows this admin can see.
+        return [
+            ("tenant", admin.RelatedOnlyFieldListFilter) if name == "tenant" else name
+            for name in super().get_list_filter(request)
+        ]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A tenant's staff can neither see other tenants nor move a row (a key, a membership) there.
+        if db_field.name == "tenant" and not request.user.is_superuser:
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=active_tenant_ids() or [])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(Membership)
 class MembershipAdmin(ScopedAdmin):
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("tenant", "role")
     raw_id_fields = ("user",)
+
+    # Users are global: a tenant's staff could otherwise attach (and so reveal) any user by id.
+    # Members are added with ``membership_add`` (create_tenant, the dashboard), not here.
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if request.user.is_superuser else (*readonly, "user")
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
 
 
 @admin.register(ApiKey)

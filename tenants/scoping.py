@@ -14,14 +14,36 @@ from contextlib import contextmanager
 from django.db import models
 from django_scopes import ScopedManager, get_scope, scope, scopes_disabled
 from django_scopes.exceptions import ScopeError
+from django_scopes.manager import DisabledQuerySet
 
 __all__ = ["ScopeError", "TenantManager", "active_tenant_ids", "all_tenants", "tenant_scope"]
+
+
+class _FailClosedQuerySet(DisabledQuerySet):
+    """The queryset of a tenant model when no scope is active: every way of reading raises.
+
+    django-scopes leaves ``exists()`` (and evaluation through ``_fetch_all``, e.g. ``async for``)
+    open, which would answer across all tenants instead of raising.
+    """
+
+    exists = DisabledQuerySet.error
+    explain = DisabledQuerySet.error
+    _fetch_all = DisabledQuerySet.error
 
 
 def TenantManager(queryset_class: type[models.QuerySet] | None = None):
     """A manager that filters by the active tenant scope and raises without one."""
     base = models.Manager.from_queryset(queryset_class) if queryset_class else models.Manager
-    return ScopedManager(_manager_class=base, tenant="tenant")
+    scoped = type(ScopedManager(_manager_class=base, tenant="tenant"))
+
+    class Manager(scoped):
+        def get_queryset(self):
+            queryset = super().get_queryset()
+            if type(queryset) is DisabledQuerySet:
+                queryset.__class__ = _FailClosedQuerySet
+            return queryset
+
+    return Manager()
 
 
 def _tenant_id(tenant) -> int:

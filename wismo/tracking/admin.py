@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 
 from tenants.scoping import active_tenant_ids
 from wismo.tracking.models import (
@@ -30,6 +31,13 @@ class TenantAdmin(admin.ModelAdmin):
         if ids is None and not request.user.is_superuser:
             return qs.none()
         return qs
+
+    def get_list_filter(self, request):
+        # Tenant itself is not scoped: list only the tenants whose rows this admin can see.
+        return [
+            ("tenant", admin.RelatedOnlyFieldListFilter) if name == "tenant" else name
+            for name in super().get_list_filter(request)
+        ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tenant" and not request.user.is_superuser:
@@ -55,6 +63,8 @@ class SecretsForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].required = False
                 self.fields[name].widget = SecretJSONWidget(attrs={"rows": 3})
+                # A callable default (dict) would add a hidden "initial-..." input with the secret.
+                self.fields[name].show_hidden_initial = False
                 self.fields[name].help_text = "Write-only. Leave blank to keep the stored value."
 
     def clean_credentials(self):
@@ -73,6 +83,7 @@ class SecretsForm(forms.ModelForm):
 @admin.register(ShopConnection)
 class ShopConnectionAdmin(TenantAdmin):
     form = SecretsForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "platform", "tenant", "is_active", "last_synced_at")
     list_filter = ("tenant", "platform", "is_active")
     search_fields = ("name", "shop_url")
