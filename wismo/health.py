@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
+
+# Seconds a readiness check may wait for a dependency before calling it unavailable.
+PROBE_TIMEOUT = 2
 
 
 @never_cache
@@ -25,10 +29,20 @@ def _check_database() -> None:
 
 
 def _check_broker() -> None:
+    # The broker is read from settings at call time (not from the Celery app's configuration,
+    # frozen at first use), so the probe checks what the settings say. One attempt, with socket
+    # timeouts, keeps a probe against a dead or black-holed broker to about PROBE_TIMEOUT seconds.
     from wismo.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    options = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "socket_connect_timeout": PROBE_TIMEOUT,
+        "socket_timeout": PROBE_TIMEOUT,
+    }
+    with app.connection_for_write(
+        settings.CELERY_BROKER_URL, connect_timeout=PROBE_TIMEOUT, transport_options=options
+    ) as conn:
+        conn.ensure_connection(max_retries=0, timeout=PROBE_TIMEOUT)
 
 
 @never_cache

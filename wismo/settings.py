@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,17 +63,35 @@ WISMO_ENCRYPTION_KEYS = env_list("WISMO_ENCRYPTION_KEYS", _DEV_ENCRYPTION_KEY)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", WISMO_BASE_URL)
 
 
+def _is_fernet(key: str) -> bool:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def _refuse_insecure_defaults() -> None:
     """Stop a production process (DEBUG off) that would run on development secrets."""
     problems = []
     if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         problems.append("SECRET_KEY must be set to a random string of at least 50 characters")
-    if _DEV_ENCRYPTION_KEY in WISMO_ENCRYPTION_KEYS:
+    if not WISMO_ENCRYPTION_KEYS or _DEV_ENCRYPTION_KEY in WISMO_ENCRYPTION_KEYS:
         problems.append(
             "WISMO_ENCRYPTION_KEYS must be set to your own Fernet keys (comma-separated, newest first)"
         )
+    elif invalid := [
+        str(n) for n, key in enumerate(WISMO_ENCRYPTION_KEYS, 1) if not _is_fernet(key)
+    ]:
+        # Caught here rather than at the first encrypted write; the keys themselves are not echoed.
+        problems.append(
+            "WISMO_ENCRYPTION_KEYS holds something that is not a Fernet key at position "
+            f"{', '.join(invalid)} (a key is 32 url-safe base64-encoded bytes)"
+        )
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the host names this site serves")
+    if "WISMO_BASE_URL" not in os.environ:
+        problems.append("WISMO_BASE_URL must be the public https URL that emails and pages link to")
     if problems:
         raise ImproperlyConfigured(
             "wismo refuses to start with DEBUG off and insecure defaults: " + "; ".join(problems)
@@ -177,6 +196,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        # Broadcast (remote control) exchanges, otherwise created in the working directory.
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -282,6 +303,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Shipments and events share the full status taxonomy; naming it keeps the schema stable (a
+    # bare "status" collides with the manual-event choices, which leave out "expired").
+    "ENUM_NAME_OVERRIDES": {"ShipmentStatusEnum": "wismo.tracking.models.STATUS_CHOICES"},
 }
 
 # --- Security (production) --------------------------------------------------------------------
