@@ -18,10 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from carriers import registry
-from carriers.statuses import Status
+from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
-from wismo.tracking.models import EventSource, Shipment
+from wismo.tracking.models import EventSource, Shipment, ShipmentStatusChange
 from wismo.tracking.services.timeline import record_events_batch
+from wismo.tracking.signals import shipment_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,24 @@ def claim_for_polling(
     return ids
 
 
+def _expire(shipment: Shipment, now: datetime) -> ShipmentStatusChange:
+    change = ShipmentStatusChange(
+        tenant_id=shipment.tenant_id,
+        shipment_id=shipment.pk,
+        from_status=shipment.status,
+        from_substatus=shipment.substatus,
+        to_status=Status.EXPIRED,
+        to_substatus=DEFAULT_SUBSTATUS[Status.EXPIRED],
+        occurred_at=now,
+        created_at=now,
+    )
+    shipment.status, shipment.substatus = change.to_status, change.to_substatus
+    shipment.action_required = False
+    shipment.is_active = False
+    shipment.updated_at = now
+    return change
+
+
 def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> dict[str, int]:
     """Ask the carrier about these shipments (one tenant, one carrier) and record the answers."""
     shipments = list(
@@ -115,6 +134,7 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     interval = poll_interval(carrier)
     errors = {e.tracking_number: e for e in batch.errors}
     window = timedelta(days=settings.WISMO_TRACKING_WINDOW_DAYS)
+    expired: list[ShipmentStatusChange] = []
     with transaction.atomic():
         for shipment in Shipment.objects.select_for_update().filter(
             pk__in=[s.pk for s in by_number.values()]
@@ -133,26 +153,33 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
             else:
                 shipment.poll_failures, shipment.last_error_code, shipment.last_error = 0, "", ""
                 shipment.next_poll_at = now + interval
+            fields = [
+                "last_checked_at",
+                "poll_failures",
+                "last_error_code",
+                "last_error",
+                "next_poll_at",
+                "is_active",
+            ]
             last_news = shipment.last_event_at or shipment.created_at
             if (
                 shipment.is_active
                 and now - last_news > window
                 and shipment.status != Status.DELIVERED
             ):
-                # No carrier news for the whole tracking window: stop asking.
-                shipment.is_active = False
-                shipment.next_poll_at = None
+                # No carrier news for the whole tracking window: the parcel expires, we stop asking.
+                expired.append(_expire(shipment, now))
+                fields += ["status", "substatus", "action_required", "updated_at"]
             if not shipment.is_active:
                 shipment.next_poll_at = None
-            shipment.save(
-                update_fields=[
-                    "last_checked_at",
-                    "poll_failures",
-                    "last_error_code",
-                    "last_error",
-                    "next_poll_at",
-                    "is_active",
-                ]
+            shipment.save(update_fields=fields)
+        if expired:
+            ShipmentStatusChange.objects.bulk_create(expired)
+            change_ids = [change.pk for change in expired]
+            transaction.on_commit(
+                lambda: shipment_status_changed.send(
+                    sender=ShipmentStatusChange, change_ids=change_ids
+                )
             )
     created = sum(r.created for r in results.values())
     logger.info(

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from carriers.base import CarrierEvent
-from carriers.sandbox import journey_events, sandbox_tracking_number
+from carriers.sandbox import handed_over_at, journey_events, sandbox_tracking_number
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tenants.services import api_key_create, tenant_create
@@ -198,7 +198,8 @@ class Command(BaseCommand):
                     "estimated_delivery_source",
                 ]
             )
-            items.append((shipment.pk, journey_events(number, handed_over, until=now)))
+            # The number carries its hand-over minute: replay from exactly that, as the carrier will.
+            items.append((shipment.pk, journey_events(number, handed_over_at(number), until=now)))
         # A few parcels on the merchant's own fleet, with events posted by hand.
         for j in range(5):
             order, _ = order_upsert(

@@ -1,0 +1,121 @@
+"""Polling the sandbox carrier: due shipments are claimed, asked about, and rescheduled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from carriers.sandbox import sandbox_tracking_number, scenario_for
+from tenants.scoping import tenant_scope
+from tests.factories import ShipmentFactory
+from wismo.tracking import tasks
+from wismo.tracking.models import TrackingEvent
+from wismo.tracking.services import polling
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def parcel(scope_a):
+    handed_over = timezone.now() - timedelta(days=2)
+    # A parcel the sandbox actually moves (not one whose label is never scanned).
+    number = next(
+        n
+        for n in (sandbox_tracking_number(handed_over, seq) for seq in range(100))
+        if scenario_for(n) == "delivered_late"
+    )
+    return ShipmentFactory(
+        tenant=scope_a,
+        carrier="sandbox",
+        tracking_number=number,
+        next_poll_at=timezone.now() - timedelta(minutes=1),
+    )
+
+
+def test_a_poll_records_the_carriers_events_and_schedules_the_next_check(parcel):
+    summary = polling.poll_shipments(shipment_ids=[parcel.pk])
+
+    parcel.refresh_from_db()
+    assert summary["polled"] == 1 and summary["events"] >= 2
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == summary["events"]
+    assert parcel.status != "pending"
+    assert parcel.last_checked_at is not None
+    assert parcel.is_active == (parcel.status != "delivered")
+    if parcel.is_active:
+        assert parcel.next_poll_at > timezone.now()
+
+
+def test_polling_twice_adds_nothing_new(parcel):
+    polling.poll_shipments(shipment_ids=[parcel.pk])
+    assert polling.poll_shipments(shipment_ids=[parcel.pk])["events"] == 0
+
+
+def test_an_unknown_number_is_recorded_as_a_terminal_error(scope_a):
+    shipment = ShipmentFactory(
+        tenant=scope_a, carrier="sandbox", tracking_number="SBX0000000000001"
+    )  # bad check digit
+    summary = polling.poll_shipments(shipment_ids=[shipment.pk])
+
+    shipment.refresh_from_db()
+    assert summary["errors"] == 1
+    assert (shipment.last_error_code, shipment.poll_failures) == ("not_found", 1)
+    assert shipment.next_poll_at > timezone.now() + polling.poll_interval("sandbox")
+
+
+def test_a_shipment_silent_for_the_whole_window_stops_being_tracked(scope_a, settings):
+    settings.WISMO_TRACKING_WINDOW_DAYS = 30
+    old = datetime.now(UTC) - timedelta(days=60)
+    number = next(
+        n
+        for n in (sandbox_tracking_number(old, seq) for seq in range(200))
+        if scenario_for(n) == "stalled"
+    )
+    shipment = ShipmentFactory(
+        tenant=scope_a, carrier="sandbox", tracking_number=number, created_at=old
+    )
+
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.substatus) == ("expired", "expired.no_updates")
+    assert shipment.status_changes.filter(to_status="expired").count() == 1
+    assert not shipment.is_active
+    assert shipment.next_poll_at is None
+
+
+def test_the_sweep_claims_due_shipments_once_and_enqueues_one_poll_per_batch(parcel, monkeypatch):
+    sent = []
+    monkeypatch.setattr(tasks.poll_shipments, "apply_async", lambda kwargs: sent.append(kwargs))
+
+    assert tasks.poll_due_shipments() == 1
+    assert tasks.poll_due_shipments() == 0, "a claimed shipment is not enqueued twice"
+    assert sent == [{"tenant_id": parcel.tenant_id, "shipment_ids": [parcel.pk]}]
+
+
+def test_manual_shipments_are_never_polled(scope_a):
+    ShipmentFactory(
+        tenant=scope_a, carrier="manual", next_poll_at=timezone.now() - timedelta(hours=1)
+    )
+    assert polling.due_shipment_groups() == []
+
+
+def test_the_poll_task_runs_inside_its_tenants_scope(parcel):
+    result = tasks.poll_shipments.apply(
+        kwargs={"tenant_id": parcel.tenant_id, "shipment_ids": [parcel.pk]}
+    )
+    assert result.get()["polled"] == 1
+
+
+def test_the_poll_task_refuses_to_run_without_a_tenant(parcel):
+    with pytest.raises(TypeError, match="tenant_id"):
+        tasks.poll_shipments.apply(kwargs={"shipment_ids": [parcel.pk]}).get()
+
+
+def test_sweeps_run_outside_any_tenant_scope(parcel):
+    # The sweep is the one spelled-out platform-wide read; polling itself happens per tenant.
+    groups = polling.due_shipment_groups()
+    assert [(g.tenant_id, g.shipment_ids) for g in groups] == [(parcel.tenant_id, [parcel.pk])]
+    with tenant_scope(parcel.tenant_id):
+        assert polling.claim_for_polling(shipment_ids=[parcel.pk]) == [parcel.pk]
