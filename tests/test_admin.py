@@ -353,7 +353,9 @@ def test_saving_new_credentials_replaces_the_stored_ones(staff_b_client, world_b
 
 
 def test_the_admin_is_branded_as_wismo(client, django_user_model):
-    operator = django_user_model.objects.create_superuser("op@example.com", "op@example.com", "pw-12345-long")
+    operator = django_user_model.objects.create_superuser(
+        "op@example.com", "op@example.com", "pw-12345-long"
+    )
     client.force_login(operator)
     response = client.get("/admin/")
     assert response.status_code == 200
