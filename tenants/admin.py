@@ -24,7 +24,13 @@ class TenantModelAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
-class ScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Admin of a tenant-owned model: operators see every tenant, a tenant's staff only theirs.
+
+    The middleware opens the scope (all tenants for superusers, the memberships' tenants for
+    staff); with none open, a non-operator sees an empty list rather than an error.
+    """
+
     list_filter = ("tenant",)
 
     def get_queryset(self, request):
@@ -48,7 +54,7 @@ class ScopedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ScopedAdmin):
+class MembershipAdmin(TenantScopedAdmin):
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("tenant", "role")
     raw_id_fields = ("user",)
@@ -64,7 +70,7 @@ class MembershipAdmin(ScopedAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ScopedAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ("prefix", "name", "tenant", "role", "created_at", "last_used_at", "revoked_at")
     fields = ("tenant", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
-from tenants.scoping import active_tenant_ids
+from tenants.admin import TenantScopedAdmin
 from wismo.tracking.models import (
     CarrierAccount,
     Order,
@@ -21,30 +21,7 @@ from wismo.tracking.models import (
     TrackingEvent,
 )
 
-
-class TenantAdmin(admin.ModelAdmin):
-    list_filter = ("tenant",)
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        ids = active_tenant_ids()
-        if ids is None and not request.user.is_superuser:
-            return qs.none()
-        return qs
-
-    def get_list_filter(self, request):
-        # Tenant itself is not scoped: list only the tenants whose rows this admin can see.
-        return [
-            ("tenant", admin.RelatedOnlyFieldListFilter) if name == "tenant" else name
-            for name in super().get_list_filter(request)
-        ]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "tenant" and not request.user.is_superuser:
-            from tenants.models import Tenant
-
-            kwargs["queryset"] = Tenant.objects.filter(pk__in=active_tenant_ids() or [])
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+TenantAdmin = TenantScopedAdmin
 
 
 class SecretJSONWidget(forms.Textarea):

@@ -352,15 +352,5 @@ def record_events(
     result = results.get(shipment.pk)
     if result is None:
         raise Shipment.DoesNotExist(f"shipment {shipment.pk} is not in the active tenant scope")
-    shipment.refresh_from_db(
-        fields=[
-            "status",
-            "substatus",
-            "action_required",
-            "last_event_at",
-            "delivered_at",
-            "is_active",
-            "updated_at",
-        ]
-    )
+    shipment.refresh_from_db(fields=list(_STATE_FIELDS))
     return result
