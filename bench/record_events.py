@@ -173,7 +173,7 @@ def checkpoint() -> None:
 
 def create_shipments(tenant: Tenant, count: int) -> list[tuple[int, str, datetime]]:
     """``count`` sandbox shipments of ``tenant``: (id, tracking number, hand-over time) each."""
-    from carriers.sandbox import sandbox_tracking_number
+    from carriers.adapters.sandbox import sandbox_tracking_number
     from wismo.tracking.models import Shipment
 
     base = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -193,8 +193,8 @@ def shipment_events(number: str, handed_over: datetime, count: int) -> list[Carr
 
     Padding is hub scans after the third scan (or the last one), spread over the gap to the next.
     """
+    from carriers.adapters.sandbox import journey_events
     from carriers.base import CarrierEvent
-    from carriers.sandbox import journey_events
 
     events = journey_events(number, handed_over)[:count]
     missing = count - len(events)

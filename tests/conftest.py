@@ -51,3 +51,12 @@ def agent_api_a(tenant_a) -> APIClient:
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
+
+
+@pytest.fixture
+def carrier_server():
+    """A fake carrier API on 127.0.0.1 (see tests/fakes/carrier_server.py)."""
+    from tests.fakes.carrier_server import FakeCarrierServer
+
+    with FakeCarrierServer() as server:
+        yield server

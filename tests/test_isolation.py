@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Count
 from django.utils import timezone
 
-from carriers.sandbox import sandbox_tracking_number
+from carriers.adapters.sandbox import sandbox_tracking_number
 from tenants.scoping import ScopeError, all_tenants, tenant_scope, tenants_scope
 from tenants.services import api_key_authenticate, api_key_create, api_key_revoke, membership_add
 from tests.factories import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from carriers.sandbox import sandbox_tracking_number, scenario_for
+from carriers.adapters.sandbox import sandbox_tracking_number, scenario_for
 from tenants.scoping import tenant_scope
 from tests.factories import ShipmentFactory
 from wismo.tracking import tasks

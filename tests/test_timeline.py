@@ -11,8 +11,8 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carriers.adapters.sandbox import journey_events, sandbox_tracking_number
 from carriers.base import CarrierEvent
-from carriers.sandbox import journey_events, sandbox_tracking_number
 from tenants.scoping import tenant_scope
 from tests.factories import T0, ShipmentFactory, TenantFactory, ev
 from wismo.tracking.models import Shipment, ShipmentStatusChange, TrackingEvent

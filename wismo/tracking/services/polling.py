@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from carriers import registry
+from carriers.base import TrackingBatch, TrackingError
+from carriers.http import CarrierHTTPError, HttpClient
 from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
 from wismo.tracking.models import EventSource, Shipment, ShipmentStatusChange
@@ -35,6 +37,17 @@ class PollGroup:
     carrier: str
     carrier_account_id: int | None
     shipment_ids: list[int]
+
+
+_http: HttpClient | None = None
+
+
+def http_client() -> HttpClient:
+    """One HTTP client per worker process, so connections to carriers are reused."""
+    global _http
+    if _http is None:
+        _http = HttpClient()
+    return _http
 
 
 def poll_interval(carrier: str) -> timedelta:
@@ -121,7 +134,16 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     credentials = account.credentials if account else {}
     by_number = {s.tracking_number: s for s in shipments if s.carrier == carrier}
     # The network call happens outside any transaction: a slow carrier never holds a lock.
-    batch = adapter.track(list(by_number), credentials=credentials, now=now)
+    retry_after: float | None = None
+    try:
+        batch = adapter.track(list(by_number), credentials=credentials, http=http_client(), now=now)
+    except CarrierHTTPError as exc:
+        # The whole request failed: every number in it shares the error and its retry policy.
+        retry_after = exc.retry_after
+        code = "carrier_unavailable" if exc.transient else "credentials_refused"
+        batch = TrackingBatch(
+            errors=[TrackingError(n, code, str(exc), transient=exc.transient) for n in by_number]
+        )
     now = now or timezone.now()
     results = record_events_batch(
         items=[
@@ -149,7 +171,10 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
                     if error.transient
                     else interval * 4
                 )
-                shipment.next_poll_at = now + min(backoff, MAX_BACKOFF)
+                wait = min(backoff, MAX_BACKOFF)
+                if retry_after is not None:  # never ask again before the carrier said we may
+                    wait = max(wait, timedelta(seconds=retry_after))
+                shipment.next_poll_at = now + wait
             else:
                 shipment.poll_failures, shipment.last_error_code, shipment.last_error = 0, "", ""
                 shipment.next_poll_at = now + interval

@@ -19,7 +19,7 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,14 +28,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from carriers.base import CarrierEvent
-from carriers.statuses import STATUS_RANK, Status, action_required
+from carriers.statuses import Status, action_required
+from carriers.timeline import derive_state
 from wismo.tracking.models import EventSource, Shipment, ShipmentStatusChange, TrackingEvent
 from wismo.tracking.signals import shipment_status_changed
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-# Once delivered, later scans only count when they are a new delivery or an exception (a return,
-# a loss claim): a late "in transit" scan is stale news and never undoes a delivery.
-_AFTER_DELIVERY = frozenset({Status.DELIVERED, Status.EXCEPTION})
 
 
 @lru_cache(maxsize=4096)
@@ -58,46 +56,6 @@ def event_dedupe_key(event: CarrierEvent) -> str:
     what = _normalize_text(event.code) or event.substatus
     where = _normalize_text(event.location)
     return hashlib.sha1(f"{when}|{what}|{where}".encode(), usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineState:
-    status: str
-    substatus: str
-    last_event_at: datetime | None
-    delivered_at: datetime | None
-
-
-def _order_key(item: tuple[datetime, str, str]) -> tuple:
-    occurred_at, status, substatus = item
-    return (occurred_at, STATUS_RANK.get(status, 0), substatus)
-
-
-def derive_state(events: Iterable[tuple[datetime, str, str]]) -> TimelineState | None:
-    """The shipment's state from its whole timeline of (occurred_at, status, substatus).
-
-    The latest event by occurrence time wins; ties are broken by the status order, never by the
-    order events arrived in. A delivery is terminal against stale scans (see ``_AFTER_DELIVERY``).
-    Returns None for an empty timeline.
-    """
-    timeline = sorted(events, key=_order_key)
-    if not timeline:
-        return None
-    first_delivery = next((e for e in timeline if e[1] == Status.DELIVERED), None)
-    if first_delivery is None:
-        latest = timeline[-1]
-        delivered_at = None
-    else:
-        latest = next(
-            e for e in reversed(timeline) if e[0] <= first_delivery[0] or e[1] in _AFTER_DELIVERY
-        )
-        delivered_at = first_delivery[0] if latest[1] == Status.DELIVERED else None
-    return TimelineState(
-        status=latest[1],
-        substatus=latest[2],
-        last_event_at=timeline[-1][0],
-        delivered_at=delivered_at,
-    )
 
 
 @dataclass(slots=True)

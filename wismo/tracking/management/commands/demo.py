@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from carriers.adapters.sandbox import handed_over_at, journey_events, sandbox_tracking_number
 from carriers.base import CarrierEvent
-from carriers.sandbox import handed_over_at, journey_events, sandbox_tracking_number
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tenants.services import api_key_create, tenant_create

@@ -14,7 +14,14 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from carriers.base import CarrierAdapter, CarrierEvent, TrackingBatch, TrackingError, TrackingResult
+from carriers.base import (
+    CarrierAdapter,
+    CarrierEvent,
+    NotThisFormat,
+    TrackingBatch,
+    TrackingError,
+    TrackingResult,
+)
 
 HUBS = [
     ("Milano", "IT"),
@@ -350,6 +357,7 @@ class SandboxAdapter(CarrierAdapter):
         tracking_numbers: list[str],
         *,
         credentials: dict | None = None,
+        http: object | None = None,
         now: datetime | None = None,
     ) -> TrackingBatch:
         """Reveal each parcel's events that have happened by ``now``.
@@ -367,6 +375,9 @@ class SandboxAdapter(CarrierAdapter):
                 TrackingResult(number, events=journey_events(number, start, until=now))
             )
         return batch
+
+    def parse(self, body: bytes | str) -> TrackingBatch:
+        raise NotThisFormat("the sandbox carrier is simulated and has no wire format")
 
 
 def journey_events(
@@ -389,3 +400,6 @@ def journey_events(
             )
         )
     return events
+
+
+ADAPTER = SandboxAdapter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from carriers.base import CarrierAdapter, TrackingBatch
+from carriers.base import CarrierAdapter, NotThisFormat, TrackingBatch
 
 
 class ManualAdapter(CarrierAdapter):
@@ -21,6 +21,13 @@ class ManualAdapter(CarrierAdapter):
         tracking_numbers: list[str],
         *,
         credentials: dict | None = None,
+        http: object | None = None,
         now: datetime | None = None,
     ) -> TrackingBatch:
         return TrackingBatch()
+
+    def parse(self, body: bytes | str) -> TrackingBatch:
+        raise NotThisFormat("the manual carrier has no API: its events are posted to wismo")
+
+
+ADAPTER = ManualAdapter()

@@ -1,0 +1,1 @@
+"""One module per carrier; each defines ``ADAPTER``, an instance of its ``CarrierAdapter``."""
