@@ -144,7 +144,10 @@ class CarrierAdapter:
         raise NotImplementedError
 
     def match(self, tracking_number: str) -> float:
-        return 0.0
+        """How likely ``tracking_number`` is this carrier's (0..1), from carriers/detection.py."""
+        from carriers.detection import confidence
+
+        return confidence(self.slug, tracking_number)
 
     def tracking_url(self, tracking_number: str) -> str:
         if not self.tracking_url_template:

@@ -192,8 +192,5 @@ class DhlAdapter(CarrierAdapter):
             batch.errors.extend(parsed.errors)
         return batch
 
-    def match(self, tracking_number: str) -> float:
-        return 0.0  # DHL numbers are detected by the dhl_express / parcel patterns (detection.py)
-
 
 ADAPTER = DhlAdapter()
