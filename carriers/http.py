@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import requests
 
@@ -68,18 +69,36 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class Throttle(Protocol):
+    """A rate limit shared by everyone calling one carrier account (see the kernel's throttle)."""
+
+    def acquire(self) -> None:
+        """Wait for a request slot, or raise TransientError when the wait would be too long."""
+
+    def penalize(self, seconds: float) -> None:
+        """The carrier said "not before ``seconds``": nobody asks it again before then."""
+
+
 class HttpClient:
     def __init__(
         self,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        throttle: Throttle | None = None,
     ):
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.timeout = timeout
+        self.throttle = throttle
+
+    def with_throttle(self, throttle: Throttle | None) -> HttpClient:
+        """The same connections, rate-limited by ``throttle``."""
+        return HttpClient(self.session, self.timeout, throttle)
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
+        if self.throttle is not None:
+            self.throttle.acquire()
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
@@ -89,6 +108,8 @@ class HttpClient:
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429 and self.throttle is not None:
+                self.throttle.penalize(retry_after if retry_after is not None else 1.0)
             reason = "rate limited" if status == 429 else "carrier error"
             raise TransientError(
                 f"{reason} (HTTP {status})", status=status, retry_after=retry_after

@@ -60,3 +60,15 @@ def carrier_server():
 
     with FakeCarrierServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _isolated_shared_state(settings):
+    """Each test gets its own Redis namespace and a fresh in-process throttle state."""
+    import uuid
+
+    from wismo.tracking.services.throttle import reset_local_state
+
+    settings.WISMO_REDIS_PREFIX = f"wismo-test-{uuid.uuid4().hex[:12]}"
+    reset_local_state()
+    yield

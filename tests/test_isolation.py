@@ -26,8 +26,8 @@ from tests.factories import (
     ev,
 )
 from wismo.tracking import tasks
-from wismo.tracking.models import Shipment, ShipmentStatusChange, TrackingEvent
-from wismo.tracking.services.polling import claim_for_polling
+from wismo.tracking.models import InboundWebhook, Shipment, ShipmentStatusChange, TrackingEvent
+from wismo.tracking.services.polling import claim_due
 from wismo.tracking.services.timeline import record_events, record_events_batch
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,7 @@ KNOWN_TENANT_OWNED = {
     "tracking.ShipmentStatusChange",
     "tenants.Membership",
     "tenants.ApiKey",
+    "tracking.InboundWebhook",
 }
 
 # A field each model lets us overwrite, to prove an update in B's scope never reaches A's row.
@@ -53,6 +54,7 @@ UPDATES = {
     "tracking.ShipmentStatusChange": ("to_substatus", "exception.lost"),
     "tenants.Membership": ("role", "owner"),
     "tenants.ApiKey": ("name", "Renamed by B"),
+    "tracking.InboundWebhook": ("error", "Touched by B"),
 }
 
 
@@ -99,6 +101,13 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
         )
         membership = membership_add(tenant=tenant, email=f"member@{low}.example", role="agent")
         key, _raw = api_key_create(tenant=tenant, name=f"{tag} key")
+        webhook = InboundWebhook.objects.create(
+            tenant=tenant,
+            source="carrier:sandbox",
+            carrier_account=account,
+            body=f'{{"tag": "{tag}"}}',
+            digest=f"{low}-digest",
+        )
         return {
             "tracking.ShopConnection": store,
             "tracking.CarrierAccount": account,
@@ -108,6 +117,7 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             "tracking.ShipmentStatusChange": ShipmentStatusChange.objects.get(shipment=shipment),
             "tenants.Membership": membership,
             "tenants.ApiKey": key,
+            "tracking.InboundWebhook": webhook,
         }
 
 
@@ -552,15 +562,12 @@ def test_task_body_run_without_the_base_class_scope_raises(tenant_a):
     assert _poll_state(shipment) == before
 
 
-def test_claim_for_polling_in_another_tenants_scope_claims_nothing(tenant_a, tenant_b):
-    theirs = due_sandbox_shipment(tenant_a, 1)
-    before = _poll_state(theirs)
+def test_claims_carry_each_shipments_own_tenant(tenant_a, tenant_b):
+    theirs, ours = due_sandbox_shipment(tenant_a, 1), due_sandbox_shipment(tenant_b, 2)
 
-    with tenant_scope(tenant_b):
-        claimed = claim_for_polling(shipment_ids=[theirs.pk])
+    claims = {c.shipment_id: c.tenant_id for c in claim_due()}
 
-    assert claimed == []
-    assert _poll_state(theirs) == before
+    assert claims == {theirs.pk: tenant_a.pk, ours.pk: tenant_b.pk}
 
 
 def test_poll_sweep_enqueues_each_tenants_shipments_under_that_tenant(

@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from carriers.adapters.sandbox import sandbox_tracking_number, scenario_for
-from tenants.scoping import tenant_scope
 from tests.factories import ShipmentFactory
 from wismo.tracking import tasks
 from wismo.tracking.models import TrackingEvent
@@ -61,7 +60,9 @@ def test_an_unknown_number_is_recorded_as_a_terminal_error(scope_a):
     shipment.refresh_from_db()
     assert summary["errors"] == 1
     assert (shipment.last_error_code, shipment.poll_failures) == ("not_found", 1)
-    assert shipment.next_poll_at > timezone.now() + polling.poll_interval("sandbox")
+    assert shipment.next_poll_at > timezone.now() + timedelta(
+        minutes=7
+    )  # 4 x the 2-minute interval, jittered
 
 
 def test_a_shipment_silent_for_the_whole_window_stops_being_tracked(scope_a, settings):
@@ -85,7 +86,7 @@ def test_a_shipment_silent_for_the_whole_window_stops_being_tracked(scope_a, set
     assert shipment.next_poll_at is None
 
 
-def test_the_sweep_claims_due_shipments_once_and_enqueues_one_poll_per_batch(parcel, monkeypatch):
+def test_the_sweep_claims_due_shipments_once_and_enqueues_one_poll_per_group(parcel, monkeypatch):
     sent = []
     monkeypatch.setattr(tasks.poll_shipments, "apply_async", lambda kwargs: sent.append(kwargs))
 
@@ -94,11 +95,22 @@ def test_the_sweep_claims_due_shipments_once_and_enqueues_one_poll_per_batch(par
     assert sent == [{"tenant_id": parcel.tenant_id, "shipment_ids": [parcel.pk]}]
 
 
-def test_manual_shipments_are_never_polled(scope_a):
-    ShipmentFactory(
-        tenant=scope_a, carrier="manual", next_poll_at=timezone.now() - timedelta(hours=1)
-    )
-    assert polling.due_shipment_groups() == []
+def test_a_claim_is_a_lease_that_runs_out(parcel):
+    """A worker that dies mid-poll loses nothing: after the lease the shipment is due again."""
+    now = timezone.now()
+    assert [c.shipment_id for c in polling.claim_due(now=now)] == [parcel.pk]
+    assert polling.claim_due(now=now + timedelta(minutes=5)) == []
+    assert [c.shipment_id for c in polling.claim_due(now=now + timedelta(minutes=11))] == [
+        parcel.pk
+    ]
+
+
+def test_manual_shipments_are_never_claimed(scope_a):
+    from wismo.tracking.services.shipments import shipment_create
+
+    shipment, _ = shipment_create(tenant=scope_a, tracking_number="OWN1", carrier="manual")
+    assert shipment.next_poll_at is None
+    assert polling.claim_due(now=timezone.now() + timedelta(days=1)) == []
 
 
 def test_the_poll_task_runs_inside_its_tenants_scope(parcel):
@@ -113,9 +125,39 @@ def test_the_poll_task_refuses_to_run_without_a_tenant(parcel):
         tasks.poll_shipments.apply(kwargs={"shipment_ids": [parcel.pk]}).get()
 
 
-def test_sweeps_run_outside_any_tenant_scope(parcel):
-    # The sweep is the one spelled-out platform-wide read; polling itself happens per tenant.
-    groups = polling.due_shipment_groups()
-    assert [(g.tenant_id, g.shipment_ids) for g in groups] == [(parcel.tenant_id, [parcel.pk])]
-    with tenant_scope(parcel.tenant_id):
-        assert polling.claim_for_polling(shipment_ids=[parcel.pk]) == [parcel.pk]
+def test_groups_hold_several_carrier_batches_per_task(settings):
+    settings.WISMO_POLL_CONCURRENCY = 2
+    claims = [polling.Claim(i, 1, "dhl", 7) for i in range(5)] + [polling.Claim(9, 2, "dhl", None)]
+    groups = polling.group_claims(claims)
+    assert [(g.tenant_id, g.carrier_account_id, g.shipment_ids) for g in groups] == [
+        (1, 7, [0, 1]),
+        (1, 7, [2, 3]),
+        (1, 7, [4]),
+        (2, None, [9]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "has_events", "unchanged", "low", "high"),
+    [
+        ("out_for_delivery", True, 0, 54, 66),
+        ("in_transit", True, 0, 162, 198),
+        ("in_transit", True, 2, 364, 446),
+        ("in_transit", True, 10, 720, 720),  # capped at 12 hours
+        ("info_received", True, 0, 324, 396),
+        ("pending", False, 0, 27, 33),
+    ],
+)
+def test_intervals_follow_the_status_and_back_off_while_quiet(
+    status, has_events, unchanged, low, high
+):
+    minutes = polling.next_interval(
+        carrier="dhl", status=status, unchanged_polls=unchanged, has_events=has_events
+    )
+    assert low <= minutes.total_seconds() / 60 <= high
+
+
+def test_a_polled_shipment_gets_its_next_check_by_status(parcel):
+    polling.poll_shipments(shipment_ids=[parcel.pk])
+    parcel.refresh_from_db()
+    assert parcel.next_poll_at is None or parcel.next_poll_at > timezone.now()

@@ -337,6 +337,11 @@ LOGGING = {
 # How often an active shipment is checked with its carrier by default, and when tracking stops.
 WISMO_POLL_INTERVAL_MINUTES = env_int("WISMO_POLL_INTERVAL_MINUTES", 180)
 WISMO_TRACKING_WINDOW_DAYS = env_int("WISMO_TRACKING_WINDOW_DAYS", 30)
+# Carrier batches one poll task sends at once (threads), and due shipments claimed per sweep.
+WISMO_POLL_CONCURRENCY = env_int("WISMO_POLL_CONCURRENCY", 8)
+WISMO_POLL_CLAIM_LIMIT = env_int("WISMO_POLL_CLAIM_LIMIT", 5000)
+# Namespace of wismo's keys in Redis (rate limits, circuit breakers), for a shared Redis.
+WISMO_REDIS_PREFIX = os.environ.get("WISMO_REDIS_PREFIX", "wismo")
 
 # A read-only image in production uses nothing embedded, so a failure here is harmless.
 with contextlib.suppress(OSError):

@@ -160,6 +160,8 @@ class Shipment(TenantOwned):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     poll_failures = models.PositiveIntegerField(default=0)
+    # Polls in a row that brought nothing new: the interval backs off while the carrier is quiet.
+    unchanged_polls = models.PositiveIntegerField(default=0)
     last_error_code = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Still tracked with the carrier.")
@@ -256,3 +258,68 @@ class ShipmentStatusChange(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.shipment_id}: {self.from_status} -> {self.to_status}"
+
+
+class UnmappedCarrierCode(models.Model):
+    """A raw carrier code no table knows, counted so that it can be added to the carrier's table.
+
+    Platform-wide (carrier vocabulary, not tenant data): the description is a sample of the
+    carrier's wording for the code, kept to help whoever maps it.
+    """
+
+    carrier = models.CharField(max_length=40)
+    code = models.CharField(max_length=64)
+    sample_description = models.CharField(max_length=255, blank=True)
+    mapped_to = models.CharField(max_length=64, help_text="The substatus the fallback chose.")
+    count = models.PositiveBigIntegerField(default=0)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-count"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "code"], name="unmapped_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier}:{self.code} x{self.count}"
+
+
+class InboundWebhook(TenantOwned):
+    """A webhook as it arrived (carrier push, shop platform), stored before anything is done with it.
+
+    Stored raw first and answered fast; a task processes it. The unique digest makes a redelivered
+    webhook a no-op, and a failed one stays here with its error to be replayed.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    source = models.CharField(max_length=40, help_text="carrier:<slug> or shop:<platform>")
+    carrier_account = models.ForeignKey(
+        CarrierAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhooks"
+    )
+    headers = models.JSONField(default=dict)
+    body = models.TextField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of source and body")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "digest"], name="webhook_unique_digest")
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"], condition=~Q(state="processed"), name="webhook_pending_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.received_at:%Y-%m-%d %H:%M} {self.state}"

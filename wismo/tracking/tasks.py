@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from tenants.scoping import tenant_scope
 from tenants.tasks_base import TenantTask
 from wismo.tracking.services import polling
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
 def poll_due_shipments() -> int:
-    """Beat's sweep: claim every due shipment and enqueue one poll per carrier batch."""
-    enqueued = 0
-    for group in polling.due_shipment_groups():
-        with tenant_scope(group.tenant_id):
-            ids = polling.claim_for_polling(shipment_ids=group.shipment_ids)
-        if ids:
-            poll_shipments.apply_async(kwargs={"tenant_id": group.tenant_id, "shipment_ids": ids})
-            enqueued += 1
-    return enqueued
+    """Beat's tick: claim due shipments (platform-wide) and enqueue one poll task per group."""
+    claims = polling.claim_due(limit=settings.WISMO_POLL_CLAIM_LIMIT)
+    groups = polling.group_claims(claims)
+    for group in groups:
+        poll_shipments.apply_async(kwargs={"tenant_id": group.tenant_id, "shipment_ids": group.shipment_ids})
+    return len(groups)
 
 
 @shared_task(
     base=TenantTask,
     name="wismo.tracking.tasks.poll_shipments",
-    bind=True,
     ignore_result=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=True,
-    max_retries=5,
+    acks_late=True,
+    reject_on_worker_lost=True,
 )
-def poll_shipments(self, *, tenant_id: int, shipment_ids: list[int]) -> dict:
+def poll_shipments(*, tenant_id: int, shipment_ids: list[int]) -> dict:
+    """Poll one group. Idempotent: a redelivered task re-asks and records nothing twice."""
     return polling.poll_shipments(shipment_ids=shipment_ids)

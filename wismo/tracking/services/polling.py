@@ -1,34 +1,82 @@
-"""Polling: ask carriers for news about active shipments that are due, and record what they say.
+"""Polling: keep every active shipment fresh without ever hammering a carrier.
 
-``due_shipment_groups`` (a platform-wide sweep) finds due shipments and groups them by tenant,
-carrier and account; ``poll_shipments`` (inside one tenant's scope) calls the carrier's adapter
-outside any database transaction, records the events in one batch, and schedules the next check.
-Transient errors back off; terminal ones are recorded on the shipment for the merchant to see.
+1. ``claim_due`` (beat's tick, platform-wide): one statement claims up to N due shipments
+   (``next_poll_at <= now`` on the partial index of active shipments, ``FOR UPDATE SKIP LOCKED``
+   so two schedulers never claim the same row) by pushing their ``next_poll_at`` a lease ahead.
+   A worker that dies mid-poll therefore loses nothing: the lease runs out and the rows are due
+   again. ``group_claims`` cuts the claims into per-tenant, per-account batches.
+2. ``poll_shipments`` (a task, inside one tenant's scope): skips a carrier whose circuit breaker is
+   open, splits the numbers into the carrier's batch size, calls the adapter for several batches
+   at once (threads; network calls outside any transaction) under the account's shared rate limit,
+   records what came back in one ``record_events_batch``, counts unmapped codes, and schedules
+   each shipment's next check (``next_interval``).
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from carriers import registry
-from carriers.base import TrackingBatch, TrackingError
+from carriers.base import CarrierAdapter, TrackingBatch, TrackingError
 from carriers.http import CarrierHTTPError, HttpClient
 from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
-from wismo.tracking.models import EventSource, Shipment, ShipmentStatusChange
+from wismo.tracking.models import (
+    EventSource,
+    Shipment,
+    ShipmentStatusChange,
+    UnmappedCarrierCode,
+)
+from wismo.tracking.services.throttle import AccountThrottle, CircuitBreaker
 from wismo.tracking.services.timeline import record_events_batch
 from wismo.tracking.signals import shipment_status_changed
 
 logger = logging.getLogger(__name__)
 
+LEASE = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=12)
+# How often a shipment is checked by its status: close to delivery more often, quiet states less.
+STATUS_INTERVALS: dict[str, timedelta] = {
+    Status.PENDING: timedelta(hours=2),
+    Status.INFO_RECEIVED: timedelta(hours=6),
+    Status.IN_TRANSIT: timedelta(hours=3),
+    Status.OUT_FOR_DELIVERY: timedelta(hours=1),
+    Status.AVAILABLE_FOR_PICKUP: timedelta(hours=6),
+    Status.FAILED_ATTEMPT: timedelta(hours=2),
+    Status.EXCEPTION: timedelta(hours=2),
+}
+NEW_SHIPMENT_INTERVAL = timedelta(minutes=30)
+# Stop asking after these (besides delivered and expired): the parcel is back with the sender.
+FINAL_SUBSTATUSES = frozenset({"exception.returned_to_sender", "exception.cancelled"})
+
+_local = threading.local()
+
+
+def http_client() -> HttpClient:
+    """One HTTP client (connection pool) per worker thread, reused across polls."""
+    client = getattr(_local, "http", None)
+    if client is None:
+        client = _local.http = HttpClient()
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    shipment_id: int
+    tenant_id: int
+    carrier: str
+    carrier_account_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,66 +87,144 @@ class PollGroup:
     shipment_ids: list[int]
 
 
-_http: HttpClient | None = None
-
-
-def http_client() -> HttpClient:
-    """One HTTP client per worker process, so connections to carriers are reused."""
-    global _http
-    if _http is None:
-        _http = HttpClient()
-    return _http
-
-
-def poll_interval(carrier: str) -> timedelta:
-    adapter = registry.get_adapter(carrier)
-    interval = getattr(adapter, "poll_interval", None)
-    return interval or timedelta(minutes=settings.WISMO_POLL_INTERVAL_MINUTES)
-
-
-def due_shipment_groups(*, now: datetime | None = None, limit: int = 5000) -> list[PollGroup]:
-    """Active shipments whose next check is due, grouped into carrier-sized batches.
-
-    Platform-wide by design (the scheduler serves every tenant); each group belongs to one tenant.
-    """
+def claim_due(
+    *, limit: int = 1000, now: datetime | None = None, lease: timedelta = LEASE
+) -> list[Claim]:
+    """Claim up to ``limit`` due active shipments across all tenants (the scheduler's sweep)."""
     now = now or timezone.now()
-    pollable = [a.slug for a in registry.all_adapters() if a.pollable]
-    with all_tenants():
-        rows = list(
-            Shipment.objects.filter(is_active=True, next_poll_at__lte=now, carrier__in=pollable)
-            .order_by("next_poll_at")
-            .values_list("tenant_id", "carrier", "carrier_account_id", "id")[:limit]
-        )
+    table = Shipment._meta.db_table
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {table} AS s SET next_poll_at = %s
+                FROM (
+                    SELECT id FROM {table}
+                    WHERE is_active AND next_poll_at <= %s
+                    ORDER BY next_poll_at
+                    LIMIT %s
+                    FOR UPDATE SKIP LOCKED
+                ) AS due
+                WHERE s.id = due.id
+                RETURNING s.id, s.tenant_id, s.carrier, s.carrier_account_id
+                """,  # noqa: S608 - our own table name
+                [now + lease, now, limit],
+            )
+            rows = cursor.fetchall()
+    else:
+        # SQLite serializes writers: a plain read-then-update inside one transaction is safe.
+        with all_tenants(), transaction.atomic():
+            rows = list(
+                Shipment.objects.filter(is_active=True, next_poll_at__lte=now)
+                .order_by("next_poll_at")
+                .values_list("id", "tenant_id", "carrier", "carrier_account_id")[:limit]
+            )
+            Shipment.objects.filter(pk__in=[r[0] for r in rows]).update(next_poll_at=now + lease)
+    return [Claim(*row) for row in rows]
+
+
+def group_claims(claims: list[Claim], *, concurrency: int | None = None) -> list[PollGroup]:
+    """Per tenant, carrier and account, in groups a poll task handles at once.
+
+    A group holds ``concurrency`` of the carrier's batches, which the task sends in parallel.
+    """
+    concurrency = concurrency or settings.WISMO_POLL_CONCURRENCY
     grouped: dict[tuple, list[int]] = defaultdict(list)
-    for tenant_id, carrier, account_id, shipment_id in rows:
-        grouped[(tenant_id, carrier, account_id)].append(shipment_id)
+    for claim in claims:
+        grouped[(claim.tenant_id, claim.carrier, claim.carrier_account_id)].append(
+            claim.shipment_id
+        )
     groups = []
     for (tenant_id, carrier, account_id), ids in grouped.items():
-        size = max(1, registry.get_adapter(carrier).max_batch_size)
+        try:
+            batch_size = max(1, registry.get_adapter(carrier).max_batch_size)
+        except registry.UnknownCarrier:
+            logger.error("shipments of unknown carrier %r claimed; skipping", carrier)
+            continue
+        size = batch_size * concurrency
         for start in range(0, len(ids), size):
             groups.append(PollGroup(tenant_id, carrier, account_id, ids[start : start + size]))
     return groups
 
 
-def claim_for_polling(
+def next_interval(
     *,
-    shipment_ids: list[int],
-    now: datetime | None = None,
-    lease: timedelta = timedelta(minutes=10),
-) -> list[int]:
-    """Push the due shipments' next check past a lease, so a second sweep does not enqueue them again.
+    carrier: str,
+    status: str,
+    unchanged_polls: int,
+    has_events: bool,
+    rng: random.Random | None = None,
+) -> timedelta:
+    """When to ask again: by status, backing off while nothing changes, with ±10% jitter."""
+    adapter = registry.get_adapter(carrier)
+    if adapter.poll_interval is not None:
+        base = adapter.poll_interval
+    elif not has_events:
+        base = NEW_SHIPMENT_INTERVAL if unchanged_polls < 4 else STATUS_INTERVALS[Status.PENDING]
+    else:
+        base = STATUS_INTERVALS.get(status, timedelta(minutes=settings.WISMO_POLL_INTERVAL_MINUTES))
+    backoff = base * (1.5 ** min(unchanged_polls, 4))
+    jitter = (rng or random).uniform(0.9, 1.1)
+    return min(backoff * jitter, MAX_BACKOFF)
 
-    Returns the ids that were still due (and are now claimed). Runs in the tenant scope.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        ids = list(
-            Shipment.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=shipment_ids, is_active=True, next_poll_at__lte=now)
-            .values_list("id", flat=True)
+
+def _ask_carrier(
+    adapter: CarrierAdapter,
+    numbers: list[str],
+    credentials: dict,
+    http: HttpClient,
+    now: datetime | None,
+) -> tuple[TrackingBatch, float | None]:
+    """Ask about ``numbers`` in the carrier's batch size, several batches at once."""
+    size = max(1, adapter.max_batch_size)
+    chunks = [numbers[i : i + size] for i in range(0, len(numbers), size)]
+    batch = TrackingBatch()
+    retry_after: float | None = None
+
+    def one(chunk: list[str]) -> TrackingBatch:
+        try:
+            return adapter.track(chunk, credentials=credentials, http=http, now=now)
+        except CarrierHTTPError as exc:
+            nonlocal retry_after
+            if exc.retry_after is not None:
+                retry_after = max(retry_after or 0.0, exc.retry_after)
+            code = "carrier_unavailable" if exc.transient else "credentials_refused"
+            return TrackingBatch(
+                errors=[TrackingError(n, code, str(exc), transient=exc.transient) for n in chunk]
+            )
+
+    if len(chunks) == 1:
+        batch.extend(one(chunks[0]))
+    else:
+        with ThreadPoolExecutor(
+            max_workers=min(len(chunks), settings.WISMO_POLL_CONCURRENCY)
+        ) as pool:
+            for part in pool.map(one, chunks):
+                batch.extend(part)
+    return batch, retry_after
+
+
+def _count_unmapped(carrier: str, batch: TrackingBatch, now: datetime) -> None:
+    seen: dict[str, tuple[int, str, str]] = {}
+    for result in batch.results:
+        for event in result.events:
+            if event.unmapped and event.code:
+                count, _, _ = seen.get(event.code, (0, "", ""))
+                seen[event.code] = (count + 1, event.description[:255], event.substatus)
+    for code, (count, description, substatus) in seen.items():
+        updated = UnmappedCarrierCode.objects.filter(carrier=carrier, code=code[:64]).update(
+            count=F("count") + count, last_seen_at=now
         )
-        Shipment.objects.filter(pk__in=ids).update(next_poll_at=now + lease)
-    return ids
+        if not updated:
+            UnmappedCarrierCode.objects.get_or_create(
+                carrier=carrier,
+                code=code[:64],
+                defaults={
+                    "count": count,
+                    "sample_description": description,
+                    "mapped_to": substatus,
+                },
+            )
 
 
 def _expire(shipment: Shipment, now: datetime) -> ShipmentStatusChange:
@@ -119,8 +245,15 @@ def _expire(shipment: Shipment, now: datetime) -> ShipmentStatusChange:
     return change
 
 
+def _throttle(
+    adapter: CarrierAdapter, account_id: int | None, credentials: dict
+) -> AccountThrottle:
+    rate = float(credentials.get("rate_per_second") or adapter.rate_per_second)
+    return AccountThrottle(key=f"{adapter.slug}:{account_id or 'default'}", rate=rate)
+
+
 def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> dict[str, int]:
-    """Ask the carrier about these shipments (one tenant, one carrier) and record the answers."""
+    """Ask the carrier about these shipments (one tenant, carrier and account) and record it all."""
     shipments = list(
         Shipment.objects.select_related("carrier_account").filter(
             pk__in=shipment_ids, is_active=True
@@ -132,19 +265,29 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     adapter = registry.get_adapter(carrier)
     account = shipments[0].carrier_account
     credentials = account.credentials if account else {}
-    by_number = {s.tracking_number: s for s in shipments if s.carrier == carrier}
-    # The network call happens outside any transaction: a slow carrier never holds a lock.
-    retry_after: float | None = None
-    try:
-        batch = adapter.track(list(by_number), credentials=credentials, http=http_client(), now=now)
-    except CarrierHTTPError as exc:
-        # The whole request failed: every number in it shares the error and its retry policy.
-        retry_after = exc.retry_after
-        code = "carrier_unavailable" if exc.transient else "credentials_refused"
-        batch = TrackingBatch(
-            errors=[TrackingError(n, code, str(exc), transient=exc.transient) for n in by_number]
-        )
+    by_number = {
+        s.tracking_number: s
+        for s in shipments
+        if s.carrier == carrier and s.carrier_account_id == (account.pk if account else None)
+    }
+    breaker = CircuitBreaker(carrier)
+    open_for = breaker.open_for()
+    if open_for > 0:
+        # The carrier is failing: leave it alone and come back when the breaker closes.
+        _reschedule_untouched(list(by_number.values()), timedelta(seconds=open_for))
+        return {"polled": 0, "events": 0, "errors": 0, "skipped": len(by_number)}
+
+    http = http_client().with_throttle(
+        _throttle(adapter, account.pk if account else None, credentials)
+    )
+    batch, retry_after = _ask_carrier(adapter, list(by_number), credentials, http, now)
     now = now or timezone.now()
+    transient = [e for e in batch.errors if e.transient]
+    if transient and len(transient) == len(by_number):
+        breaker.failure()
+    elif batch.results:
+        breaker.success()
+
     results = record_events_batch(
         items=[
             (by_number[r.tracking_number].pk, r.events)
@@ -153,51 +296,29 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
         ],
         source=EventSource.POLL,
     )
-    interval = poll_interval(carrier)
+    _count_unmapped(carrier, batch, now)
     errors = {e.tracking_number: e for e in batch.errors}
+    carrier_dates = {
+        r.tracking_number: r
+        for r in batch.results
+        if r.estimated_delivery or r.estimated_delivery_latest
+    }
     window = timedelta(days=settings.WISMO_TRACKING_WINDOW_DAYS)
     expired: list[ShipmentStatusChange] = []
     with transaction.atomic():
         for shipment in Shipment.objects.select_for_update().filter(
             pk__in=[s.pk for s in by_number.values()]
         ):
-            shipment.last_checked_at = now
-            error = errors.get(shipment.tracking_number)
-            if error is not None:
-                shipment.poll_failures += 1
-                shipment.last_error_code, shipment.last_error = error.code, error.message[:1000]
-                backoff = (
-                    interval * (2 ** min(shipment.poll_failures, 6))
-                    if error.transient
-                    else interval * 4
-                )
-                wait = min(backoff, MAX_BACKOFF)
-                if retry_after is not None:  # never ask again before the carrier said we may
-                    wait = max(wait, timedelta(seconds=retry_after))
-                shipment.next_poll_at = now + wait
-            else:
-                shipment.poll_failures, shipment.last_error_code, shipment.last_error = 0, "", ""
-                shipment.next_poll_at = now + interval
-            fields = [
-                "last_checked_at",
-                "poll_failures",
-                "last_error_code",
-                "last_error",
-                "next_poll_at",
-                "is_active",
-            ]
-            last_news = shipment.last_event_at or shipment.created_at
-            if (
-                shipment.is_active
-                and now - last_news > window
-                and shipment.status != Status.DELIVERED
-            ):
-                # No carrier news for the whole tracking window: the parcel expires, we stop asking.
-                expired.append(_expire(shipment, now))
-                fields += ["status", "substatus", "action_required", "updated_at"]
-            if not shipment.is_active:
-                shipment.next_poll_at = None
-            shipment.save(update_fields=fields)
+            _schedule(
+                shipment,
+                now=now,
+                error=errors.get(shipment.tracking_number),
+                created=results.get(shipment.pk).created if shipment.pk in results else 0,
+                retry_after=retry_after,
+                window=window,
+                expired=expired,
+                carrier_result=carrier_dates.get(shipment.tracking_number),
+            )
         if expired:
             ShipmentStatusChange.objects.bulk_create(expired)
             change_ids = [change.pk for change in expired]
@@ -215,3 +336,89 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
         len(errors),
     )
     return {"polled": len(by_number), "events": created, "errors": len(errors)}
+
+
+def _schedule(
+    shipment: Shipment, *, now, error, created, retry_after, window, expired, carrier_result
+) -> None:
+    fields = [
+        "last_checked_at",
+        "poll_failures",
+        "last_error_code",
+        "last_error",
+        "next_poll_at",
+        "is_active",
+        "unchanged_polls",
+    ]
+    shipment.last_checked_at = now
+    if error is not None:
+        shipment.poll_failures += 1
+        shipment.last_error_code, shipment.last_error = error.code, error.message[:1000]
+        base = next_interval(
+            carrier=shipment.carrier,
+            status=shipment.status,
+            unchanged_polls=0,
+            has_events=shipment.last_event_at is not None,
+        )
+        wait = base * (2 ** min(shipment.poll_failures - 1, 5)) if error.transient else base * 4
+        wait = min(wait, MAX_BACKOFF)
+        if retry_after is not None:  # never ask again before the carrier said we may
+            wait = max(wait, timedelta(seconds=retry_after))
+        shipment.next_poll_at = now + wait
+    else:
+        shipment.poll_failures, shipment.last_error_code, shipment.last_error = 0, "", ""
+        shipment.unchanged_polls = 0 if created else shipment.unchanged_polls + 1
+        shipment.next_poll_at = now + next_interval(
+            carrier=shipment.carrier,
+            status=shipment.status,
+            unchanged_polls=shipment.unchanged_polls,
+            has_events=shipment.last_event_at is not None,
+        )
+    if carrier_result is not None and shipment.estimated_delivery_source != "predicted":
+        # The carrier's own estimate, said to be the carrier's.
+        shipment.estimated_delivery = (
+            carrier_result.estimated_delivery or carrier_result.estimated_delivery_latest
+        )
+        shipment.estimated_delivery_earliest = (
+            carrier_result.estimated_delivery_earliest or shipment.estimated_delivery
+        )
+        shipment.estimated_delivery_latest = (
+            carrier_result.estimated_delivery_latest or shipment.estimated_delivery
+        )
+        shipment.estimated_delivery_source = "carrier"
+        fields += [
+            "estimated_delivery",
+            "estimated_delivery_earliest",
+            "estimated_delivery_latest",
+            "estimated_delivery_source",
+        ]
+    last_news = shipment.last_event_at or shipment.created_at
+    if shipment.is_active and shipment.status != Status.DELIVERED and now - last_news > window:
+        # No carrier news for the whole tracking window: the parcel expires, we stop asking.
+        expired.append(_expire(shipment, now))
+        fields += ["status", "substatus", "action_required", "updated_at"]
+    if shipment.substatus in FINAL_SUBSTATUSES:
+        shipment.is_active = False
+    if not shipment.is_active:
+        shipment.next_poll_at = None
+    shipment.save(update_fields=fields)
+
+
+def _reschedule_untouched(shipments: list[Shipment], wait: timedelta) -> None:
+    Shipment.objects.filter(pk__in=[s.pk for s in shipments], is_active=True).update(
+        next_poll_at=timezone.now() + wait
+    )
+
+
+def shipment_retrack(*, shipment: Shipment) -> Shipment:
+    """Ask the carrier again now (a merchant's "re-track"): reactivates a stopped shipment."""
+    adapter = registry.get_adapter(shipment.carrier)
+    if not adapter.pollable:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError(f"{adapter.name} has no API to ask; post events instead.")
+    Shipment.objects.filter(pk=shipment.pk).update(
+        is_active=True, next_poll_at=timezone.now(), unchanged_polls=0, poll_failures=0
+    )
+    shipment.refresh_from_db()
+    return shipment

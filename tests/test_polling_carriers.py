@@ -1,0 +1,162 @@
+"""Polling a real adapter (DHL Unified) against the local fake carrier, with its failures."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import CarrierAccountFactory, ShipmentFactory
+from tests.fakes.carrier_server import Reply, fixture_text, json_file
+from wismo.tracking.models import Shipment, TrackingEvent, UnmappedCarrierCode
+from wismo.tracking.services import polling
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _recorded_dates_are_not_stale(settings):
+    # The recorded responses are from 2025: keep them inside the tracking window.
+    settings.WISMO_TRACKING_WINDOW_DAYS = 3650
+
+
+@pytest.fixture
+def dhl_account(scope_a, carrier_server):
+    return CarrierAccountFactory(
+        tenant=scope_a,
+        carrier="dhl",
+        credentials={"api_key": "key-a", "base_url": carrier_server.url},
+    )
+
+
+def dhl_shipment(tenant, account, number="1234567890"):
+    return ShipmentFactory(
+        tenant=tenant,
+        carrier="dhl",
+        carrier_account=account,
+        tracking_number=number,
+        next_poll_at=timezone.now() - timedelta(minutes=1),
+    )
+
+
+def test_a_poll_records_the_carriers_timeline_and_estimate(scope_a, dhl_account, carrier_server):
+    carrier_server.route("GET", r"^/track/shipments$", json_file("dhl/transit.json"))
+    shipment = dhl_shipment(scope_a, dhl_account)
+
+    summary = polling.poll_shipments(shipment_ids=[shipment.pk])
+
+    shipment.refresh_from_db()
+    assert summary == {"polled": 1, "events": 3, "errors": 0}
+    assert (shipment.status, shipment.substatus) == (
+        "out_for_delivery",
+        "out_for_delivery.out_for_delivery",
+    )
+    assert (shipment.estimated_delivery, shipment.estimated_delivery_source) == (
+        date(2025, 3, 5),
+        "carrier",
+    )
+    assert carrier_server.requests[0].headers["dhl-api-key"] == "key-a"
+    # Out for delivery is checked again within about an hour.
+    assert shipment.next_poll_at - timezone.now() < timedelta(minutes=70)
+
+
+def test_a_second_identical_answer_adds_nothing_and_backs_off(scope_a, dhl_account, carrier_server):
+    carrier_server.route("GET", r"^/track/shipments$", json_file("dhl/transit.json"))
+    shipment = dhl_shipment(scope_a, dhl_account)
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()
+    assert TrackingEvent.objects.filter(shipment=shipment).count() == 3
+    assert shipment.unchanged_polls == 1
+
+
+def test_retry_after_is_honoured_by_every_later_poll_of_the_account(
+    scope_a, dhl_account, carrier_server
+):
+    carrier_server.route("GET", r"^/track/shipments$", json_file("dhl/transit.json"))
+    carrier_server.fail_next(429, headers={"Retry-After": "120"})
+    first, second = (
+        dhl_shipment(scope_a, dhl_account, "111"),
+        dhl_shipment(scope_a, dhl_account, "222"),
+    )
+
+    polling.poll_shipments(shipment_ids=[first.pk])
+    polling.poll_shipments(shipment_ids=[second.pk])
+
+    assert len(carrier_server.requests) == 1, "no request before the carrier's Retry-After"
+    for shipment in (first, second):
+        shipment.refresh_from_db()
+        assert shipment.last_error_code == "carrier_unavailable"
+        assert shipment.next_poll_at >= timezone.now() + timedelta(seconds=110)
+
+
+def test_a_failing_carrier_trips_its_breaker_and_is_left_alone(
+    scope_a, dhl_account, carrier_server
+):
+    carrier_server.fail_next(503, times=10)
+    shipments = [dhl_shipment(scope_a, dhl_account, f"90{i}") for i in range(6)]
+
+    for shipment in shipments[:5]:
+        polling.poll_shipments(shipment_ids=[shipment.pk])
+    asked = len(carrier_server.requests)
+    summary = polling.poll_shipments(shipment_ids=[shipments[5].pk])
+
+    assert asked == 5
+    assert len(carrier_server.requests) == 5, "the open breaker kept the sixth poll off the carrier"
+    assert summary["skipped"] == 1
+    shipments[5].refresh_from_db()
+    assert shipments[5].next_poll_at > timezone.now()
+
+
+def test_refused_credentials_are_recorded_for_the_merchant(scope_a, dhl_account, carrier_server):
+    carrier_server.fail_next(401)
+    shipment = dhl_shipment(scope_a, dhl_account)
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()
+    assert shipment.last_error_code == "credentials_refused"
+    assert shipment.is_active
+
+
+def test_an_unknown_number_is_recorded_and_asked_about_less_often(
+    scope_a, dhl_account, carrier_server
+):
+    carrier_server.route(
+        "GET", r"^/track/shipments$", Reply(status=404, body=fixture_text("dhl/not_found.json"))
+    )
+    shipment = dhl_shipment(scope_a, dhl_account)
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()
+    assert (shipment.last_error_code, shipment.poll_failures) == ("not_found", 1)
+    assert shipment.next_poll_at - timezone.now() > timedelta(hours=1)
+
+
+def test_unmapped_codes_are_counted_per_carrier(scope_a, dhl_account, carrier_server):
+    carrier_server.route("GET", r"^/track/shipments$", json_file("dhl/failure.json"))
+    polling.poll_shipments(shipment_ids=[dhl_shipment(scope_a, dhl_account, "JJD0099999999").pk])
+    polling.poll_shipments(shipment_ids=[dhl_shipment(scope_a, dhl_account, "JJD0099999998").pk])
+
+    unmapped = UnmappedCarrierCode.objects.get(carrier="dhl", code="warp")
+    assert unmapped.count == 2
+    assert unmapped.mapped_to == "in_transit.in_transit"
+
+
+def test_a_black_hole_carrier_is_a_transient_error_not_a_stuck_worker(
+    scope_a, dhl_account, carrier_server, monkeypatch
+):
+    from carriers.http import HttpClient
+
+    monkeypatch.setattr(polling, "http_client", lambda: HttpClient(timeout=(1, 0.5)))
+    carrier_server.blackhole_next()
+    shipment = dhl_shipment(scope_a, dhl_account)
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()
+    assert shipment.last_error_code == "carrier_unavailable"
+    assert Shipment.objects.get(pk=shipment.pk).next_poll_at > timezone.now()
+
+
+def test_retrack_makes_a_stopped_shipment_due_now(scope_a, dhl_account):
+    shipment = dhl_shipment(scope_a, dhl_account)
+    Shipment.objects.filter(pk=shipment.pk).update(is_active=False, next_poll_at=None)
+    polling.shipment_retrack(shipment=shipment)
+    assert shipment.is_active and shipment.next_poll_at <= timezone.now()
