@@ -143,6 +143,20 @@ class CarrierAdapter:
     ) -> TrackingBatch:
         raise NotImplementedError
 
+    # Carriers that push updates to /hooks/carriers/<slug>/<account id>/ implement these two.
+    accepts_push: ClassVar[bool] = False
+
+    def verify_push(self, body: bytes, headers: dict[str, str], credentials: dict) -> None:
+        """Check a pushed request is the carrier's (signature or shared token); PermissionError if not.
+
+        ``headers`` have lower-case names.
+        """
+        raise PermissionError(f"{self.name} does not push updates")
+
+    def parse_push(self, body: bytes) -> TrackingBatch:
+        """The updates in a verified push body (NotThisFormat for anything else)."""
+        raise NotThisFormat(f"{self.name} does not push updates")
+
     def match(self, tracking_number: str) -> float:
         """How likely ``tracking_number`` is this carrier's (0..1), from carriers/detection.py."""
         from carriers.detection import confidence

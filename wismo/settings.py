@@ -226,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wismo.tracking.tasks.poll_due_shipments",
         "schedule": env_int("WISMO_POLL_SWEEP_SECONDS", 60),
     },
+    "relay-inbound-webhooks": {
+        "task": "wismo.tracking.tasks.relay_inbound_webhooks",
+        "schedule": 60,
+    },
 }
 
 # --- Auth, i18n, static -------------------------------------------------------------------------

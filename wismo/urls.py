@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from wismo import health
+from wismo.api import hooks
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -15,6 +16,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("wismo.api.urls")),
+    path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
 ]
 
 handler404 = "wismo.api.errors.not_found"

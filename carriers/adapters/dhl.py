@@ -9,6 +9,7 @@ Event times may come without an offset: they are local to the event's place.
 
 from __future__ import annotations
 
+import hmac
 import json
 from datetime import datetime
 
@@ -159,6 +160,23 @@ class DhlAdapter(CarrierAdapter):
             )
             return batch
         raise NotThisFormat("no 'shipments' list and not a DHL problem document")
+
+    # DHL Push (direct customers): DHL sends the header and token chosen at subscription time.
+    accepts_push = True
+
+    def verify_push(self, body: bytes, headers: dict[str, str], credentials: dict) -> None:
+        name = str(credentials.get("push_header") or "").lower()
+        token = str(credentials.get("push_token") or "")
+        if not name or not token:
+            raise PermissionError(
+                "DHL push is not set up for this account (push_header, push_token)"
+            )
+        if not hmac.compare_digest(headers.get(name, "").encode(), token.encode()):
+            raise PermissionError("DHL push token does not match")
+
+    def parse_push(self, body: bytes) -> TrackingBatch:
+        """A push carries the same ``shipments`` document as the tracking endpoint."""
+        return self.parse(body)
 
     def track(self, tracking_numbers, *, credentials=None, http=None, now=None) -> TrackingBatch:
         http = http or HttpClient()

@@ -6,6 +6,7 @@ import zoneinfo
 from contextlib import ExitStack
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -27,12 +28,14 @@ from wismo.api.serializers import (
 )
 from wismo.tracking import selectors
 from wismo.tracking.models import Shipment
+from wismo.tracking.services import polling
 from wismo.tracking.services.shipments import (
     OrderData,
     order_upsert,
     shipment_add_manual_event,
     shipment_create,
 )
+from wismo.tracking.tasks import poll_shipments
 
 
 class TenantScopedMixin:
@@ -203,3 +206,23 @@ class ShipmentViewSet(
             raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
         shipment = selectors.shipment_detail(shipment_id=shipment.pk)
         return Response(ShipmentDetailSerializer(shipment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={202: ShipmentDetailSerializer},
+        description="Ask the carrier again now (also restarts tracking of a stopped shipment).",
+    )
+    @action(detail=True, methods=["post"])
+    def retrack(self, request, pk=None):
+        shipment = self.get_object()
+        try:
+            polling.shipment_retrack(shipment=shipment)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
+        transaction.on_commit(
+            lambda: poll_shipments.apply_async(
+                kwargs={"tenant_id": shipment.tenant_id, "shipment_ids": [shipment.pk]}
+            )
+        )
+        shipment = selectors.shipment_detail(shipment_id=shipment.pk)
+        return Response(ShipmentDetailSerializer(shipment).data, status=status.HTTP_202_ACCEPTED)

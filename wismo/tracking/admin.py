@@ -14,11 +14,13 @@ from django.db import models
 from tenants.admin import TenantScopedAdmin
 from wismo.tracking.models import (
     CarrierAccount,
+    InboundWebhook,
     Order,
     Shipment,
     ShipmentStatusChange,
     ShopConnection,
     TrackingEvent,
+    UnmappedCarrierCode,
 )
 
 TenantAdmin = TenantScopedAdmin
@@ -121,6 +123,26 @@ class ShipmentAdmin(TenantAdmin):
     )
     raw_id_fields = ("order",)
     inlines = [EventInline]
+    actions = ["retrack"]
+
+    @admin.action(description="Re-track now")
+    def retrack(self, request, queryset):
+        from django.core.exceptions import ValidationError
+
+        from wismo.tracking.services.polling import shipment_retrack
+        from wismo.tracking.tasks import poll_shipments
+
+        done = 0
+        for shipment in queryset:
+            try:
+                shipment_retrack(shipment=shipment)
+            except ValidationError:
+                continue
+            poll_shipments.apply_async(
+                kwargs={"tenant_id": shipment.tenant_id, "shipment_ids": [shipment.pk]}
+            )
+            done += 1
+        self.message_user(request, f"{done} shipments will be asked about again now.")
 
 
 @admin.register(TrackingEvent)
@@ -143,3 +165,48 @@ class ShipmentStatusChangeAdmin(TenantAdmin):
     )
     list_filter = ("tenant", "to_status")
     raw_id_fields = ("shipment",)
+
+
+@admin.register(InboundWebhook)
+class InboundWebhookAdmin(TenantAdmin):
+    list_display = ("source", "tenant", "state", "attempts", "received_at", "processed_at")
+    list_filter = ("tenant", "source", "state")
+    readonly_fields = (
+        "source",
+        "carrier_account",
+        "headers",
+        "body",
+        "digest",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "error",
+    )
+    actions = ["replay"]
+
+    @admin.action(description="Process again")
+    def replay(self, request, queryset):
+        from wismo.tracking.tasks import process_inbound_webhook
+
+        rows = list(queryset.values_list("tenant_id", "id"))
+        queryset.update(state=InboundWebhook.State.RECEIVED)
+        for tenant_id, webhook_id in rows:
+            process_inbound_webhook.apply_async(
+                kwargs={"tenant_id": tenant_id, "webhook_id": webhook_id}
+            )
+        self.message_user(request, f"{len(rows)} webhooks queued for processing.")
+
+
+@admin.register(UnmappedCarrierCode)
+class UnmappedCarrierCodeAdmin(admin.ModelAdmin):
+    """Platform-wide carrier vocabulary (no tenant data): operators only."""
+
+    list_display = ("carrier", "code", "count", "mapped_to", "sample_description", "last_seen_at")
+    list_filter = ("carrier",)
+    search_fields = ("code", "sample_description")
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import polling
+from wismo.tracking.services import polling, webhooks
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -15,7 +15,9 @@ def poll_due_shipments() -> int:
     claims = polling.claim_due(limit=settings.WISMO_POLL_CLAIM_LIMIT)
     groups = polling.group_claims(claims)
     for group in groups:
-        poll_shipments.apply_async(kwargs={"tenant_id": group.tenant_id, "shipment_ids": group.shipment_ids})
+        poll_shipments.apply_async(
+            kwargs={"tenant_id": group.tenant_id, "shipment_ids": group.shipment_ids}
+        )
     return len(groups)
 
 
@@ -29,3 +31,24 @@ def poll_due_shipments() -> int:
 def poll_shipments(*, tenant_id: int, shipment_ids: list[int]) -> dict:
     """Poll one group. Idempotent: a redelivered task re-asks and records nothing twice."""
     return polling.poll_shipments(shipment_ids=shipment_ids)
+
+
+@shared_task(
+    base=TenantTask,
+    name="wismo.tracking.tasks.process_inbound_webhook",
+    ignore_result=True,
+    acks_late=True,
+)
+def process_inbound_webhook(*, tenant_id: int, webhook_id: int) -> dict:
+    return webhooks.inbound_webhook_process(webhook_id=webhook_id)
+
+
+@shared_task(name="wismo.tracking.tasks.relay_inbound_webhooks", ignore_result=True)
+def relay_inbound_webhooks() -> int:
+    """Beat: re-enqueue stored pushes whose processing was never enqueued (a crash after commit)."""
+    pending = webhooks.pending_webhooks()
+    for tenant_id, webhook_id in pending:
+        process_inbound_webhook.apply_async(
+            kwargs={"tenant_id": tenant_id, "webhook_id": webhook_id}
+        )
+    return len(pending)

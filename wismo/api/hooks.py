@@ -1,0 +1,35 @@
+"""Inbound webhooks: carriers push tracking updates here. Verified, stored raw, answered fast."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from wismo.api.errors import error_body
+from wismo.tracking.services.webhooks import WebhookRejected, carrier_push_receive
+from wismo.tracking.tasks import process_inbound_webhook
+
+
+@csrf_exempt  # authenticated by the carrier's signature or shared token, not a browser session
+@require_POST
+def carrier_push(request, slug: str, account_id: int):
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        received = carrier_push_receive(
+            slug=slug, account_id=account_id, body=request.body, headers=headers
+        )
+    except WebhookRejected as exc:
+        code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(exc.status, "invalid")
+        return JsonResponse(error_body(code, str(exc)), status=exc.status)
+    webhook = received.webhook
+    if not received.duplicate:
+        transaction.on_commit(
+            lambda: process_inbound_webhook.apply_async(
+                kwargs={"tenant_id": webhook.tenant_id, "webhook_id": webhook.pk}
+            )
+        )
+    return JsonResponse(
+        {"status": "duplicate" if received.duplicate else "accepted", "id": webhook.pk}
+    )
