@@ -20,7 +20,7 @@ _KEYWORDS: list[tuple[str, str, str]] = [
     (
         "exception",
         "exception.returned_to_sender",
-        r"returned to (the )?sender|retour(ne)? (a|à) l.exp|reso al mittente|zuruck(gesandt| an absender)|devuelto al remitente|retour afzender",
+        r"(?<!being )returned to (the )?sender|retour(ne)? (a|à) l.exp|reso al mittente|zuruck(gesandt| an absender)|devuelto al remitente|retour afzender",
     ),
     (
         "exception",
@@ -58,9 +58,29 @@ _KEYWORDS: list[tuple[str, str, str]] = [
         r"cancel+ed|annullat|storniert|annule|cancelado|geannuleerd",
     ),
     (
+        "failed_attempt",
+        "failed_attempt.business_closed",
+        r"business (was )?closed|closed on arrival|azienda chiusa|geschaft geschlossen|ferme lors|cerrado",
+    ),
+    (
+        "failed_attempt",
+        "failed_attempt.recipient_unavailable",
+        r"(receiver|recipient|customer|consignee) (was )?not (available|home|in)|no one (was )?(available|home)",
+    ),
+    (
+        "exception",
+        "exception.address_issue",
+        r"address (is |was )?(incomplete|incorrect|insufficient|invalid)",
+    ),
+    (
         "available_for_pickup",
         "available_for_pickup.locker",
         r"locker|packstation|armadietto|consigne|casillero|pakketautomaat",
+    ),
+    (
+        "available_for_pickup",
+        "available_for_pickup.pickup_point",
+        r"access point.*(pick ?up|collection)|(awaiting|ready for) (customer )?(pick ?up|collection)",
     ),
     (
         "available_for_pickup",
@@ -75,7 +95,7 @@ _KEYWORDS: list[tuple[str, str, str]] = [
     (
         "failed_attempt",
         "failed_attempt.other",
-        r"(delivery )?attempt|tentata consegna|zustellversuch|tentative de livraison|intento de entrega|bezorgpoging|undeliverable|not delivered|mancata consegna|non consegnat",
+        r"delivery attempt|attempted delivery|attempt(ed)? to deliver|attempt (was )?(made|failed|unsuccessful)|tentata consegna|zustellversuch|tentative de livraison|intento de entrega|bezorgpoging|undeliverable|not delivered|mancata consegna|non consegnat",
     ),
     ("delivered", "delivered.neighbor", r"neighbo(u)?r|vicino|nachbar|voisin|vecino|buren"),
     (

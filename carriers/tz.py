@@ -161,6 +161,20 @@ AU_STATE_TZ = {
 }
 
 
+# Countries with several zones, when no region is known: the most populous zone, at most a few
+# hours off (a date is rarely wrong by it).
+MULTI_ZONE_DEFAULT = {
+    "US": "America/Chicago",
+    "CA": "America/Toronto",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City",
+    "RU": "Europe/Moscow",
+    "ID": "Asia/Jakarta",
+    "KZ": "Asia/Almaty",
+}
+
+
 def zone_for(
     country: str | None = None, region: str | None = None, fallback: str = "UTC"
 ) -> ZoneInfo:
@@ -172,6 +186,8 @@ def zone_for(
         return ZoneInfo(by_region[region])
     if country in COUNTRY_TZ:
         return ZoneInfo(COUNTRY_TZ[country])
+    if country in MULTI_ZONE_DEFAULT:
+        return ZoneInfo(MULTI_ZONE_DEFAULT[country])
     return ZoneInfo(fallback)
 
 
@@ -227,14 +243,52 @@ COUNTRY_NAMES = {
     "UNITED ARAB EMIRATES": "AE",
     "SOUTH KOREA": "KR",
     "KOREA, REPUBLIC OF": "KR",
+    "ISRAEL": "IL",
+    "MEXICO": "MX",
+    "BRAZIL": "BR",
+    "RUSSIA": "RU",
+    "NEW ZEALAND": "NZ",
+    "SOUTH AFRICA": "ZA",
+    "ICELAND": "IS",
+    "ESTONIA": "EE",
+    "LATVIA": "LV",
+    "LITHUANIA": "LT",
+    "MALTA": "MT",
+    "CYPRUS": "CY",
+    "TAIWAN": "TW",
+    "THAILAND": "TH",
+    "VIETNAM": "VN",
+    "PHILIPPINES": "PH",
+    "MALAYSIA": "MY",
+    "INDONESIA": "ID",
+    "ARGENTINA": "AR",
+    "CHILE": "CL",
+    "COLOMBIA": "CO",
+    "PERU": "PE",
+    "EGYPT": "EG",
+    "MOROCCO": "MA",
+    "UKRAINE": "UA",
+    "SERBIA": "RS",
 }
 
 
 def country_from_place(place: str) -> str | None:
-    """The ISO country a place string names at its end ("LEIPZIG - GERMANY" -> "DE"), if any."""
-    tail = place.replace(",", " - ").split(" - ")[-1].strip().upper()
+    """The ISO country a place string names at its end, if any.
+
+    "LEIPZIG - GERMANY" -> "DE", "Brisbane-AU" -> "AU", "Milano, IT" -> "IT".
+    """
+    text = place.strip().upper()
+    if not text:
+        return None
+    tail = text.replace(",", " - ").split(" - ")[-1].strip()
     if tail in COUNTRY_NAMES:
         return COUNTRY_NAMES[tail]
-    if len(tail) == 2 and tail in COUNTRY_TZ:
+    if len(tail) > 3 and "-" in tail:  # "BRISBANE-AU"
+        tail = tail.rsplit("-", 1)[-1].strip()
+    if len(tail) == 2 and tail.isalpha() and tail in _KNOWN_ISO:
         return tail
-    return None
+    return COUNTRY_NAMES.get(tail)
+
+
+# Two-letter codes accepted at the end of a place.
+_KNOWN_ISO = frozenset({*COUNTRY_TZ, *MULTI_ZONE_DEFAULT, *COUNTRY_NAMES.values()})

@@ -262,3 +262,15 @@ def test_the_openapi_schema_and_docs_are_served_locally(client):
     assert b"cdn." not in docs.content and b"unpkg" not in docs.content
     asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_the_carrier_is_detected_from_a_confident_number(api_a):
+    response = create(api_a, tracking_number="1Z5R89390357567127")
+    assert response.status_code == 201, response.content
+    assert response.json()["carrier"] == "ups"
+
+
+def test_a_number_that_fits_carriers_only_weakly_must_be_named(api_a):
+    response = create(api_a, tracking_number="123456789012345678")  # 18 bare digits, no check fits
+    assert response.status_code == 400
+    assert "carrier" in response.json()["error"]["fields"]

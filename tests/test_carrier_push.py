@@ -159,3 +159,28 @@ def test_retrack_of_another_tenants_shipment_is_404(api_b, tenant_a):
     with tenant_scope(tenant_a):
         shipment = ShipmentFactory(tenant=tenant_a, carrier="sandbox")
     assert api_b.post(f"/api/v1/shipments/{shipment.pk}/retrack/").status_code == 404
+
+
+def test_a_signed_17track_push_reaches_the_tenants_shipment(tenant_a, enqueued):
+    import hashlib
+
+    body = fixture_text("seventeen_track/push_updated.json").encode()
+    with tenant_scope(tenant_a):
+        account = CarrierAccountFactory(
+            tenant=tenant_a, carrier="seventeen_track", credentials={"security_key": "k17"}
+        )
+    good = hashlib.sha256(body + b"/k17").hexdigest()
+
+    def send(sign):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return Client().post(
+                f"/hooks/carriers/seventeen_track/{account.pk}/",
+                body,
+                content_type="application/json",
+                HTTP_SIGN=sign,
+            )
+
+    assert send("0" * 64).status_code == 401
+    response = send(good)
+    assert response.status_code == 200, response.content
+    assert len(enqueued) == 1

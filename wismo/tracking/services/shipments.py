@@ -80,20 +80,37 @@ def order_upsert(
     return order, False
 
 
-def resolve_carrier(tracking_number: str, carrier: str | None) -> str:
-    """The carrier slug to use: the given one if known, else the best detected one."""
+MIN_DETECTION_CONFIDENCE = 0.5
+
+
+def resolve_carrier(
+    tracking_number: str, carrier: str | None, *, priority: list[str] | None = None
+) -> str:
+    """The carrier slug to use: the given one if known, else a confidently detected one.
+
+    ``priority`` is the merchant's carrier list: it breaks ties and picks among weak matches.
+    """
     if carrier:
         try:
             registry.get_adapter(carrier)
         except registry.UnknownCarrier:
             raise ValidationError({"carrier": f"Unknown carrier {carrier!r}."}) from None
         return carrier
-    candidates = registry.detect(tracking_number)
-    if not candidates:
+    candidates = registry.detect(tracking_number, priority=priority)
+    preferred = [c for c in candidates if c[0] in (priority or [])]
+    # A bare run of digits fits several carriers weakly: guessing would track the wrong parcel.
+    # Take a confident match, or the merchant's preferred carrier among the candidates.
+    best = next((c for c in candidates if c[1] >= MIN_DETECTION_CONFIDENCE), None)
+    choice = best or (preferred[0] if preferred else None)
+    if choice is None:
+        names = ", ".join(slug for slug, _ in candidates[:5])
+        hint = f" (it could be {names})" if names else ""
         raise ValidationError(
-            {"carrier": "The carrier could not be detected from this tracking number; name it."}
+            {
+                "carrier": f"The carrier could not be detected from this tracking number{hint}; name it."
+            }
         )
-    return candidates[0][0]
+    return choice[0]
 
 
 @transaction.atomic
