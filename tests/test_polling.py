@@ -126,14 +126,15 @@ def test_the_poll_task_refuses_to_run_without_a_tenant(parcel):
 
 
 def test_groups_hold_several_carrier_batches_per_task(settings):
-    settings.WISMO_POLL_CONCURRENCY = 2
-    claims = [polling.Claim(i, 1, "dhl", 7) for i in range(5)] + [polling.Claim(9, 2, "dhl", None)]
+    settings.WISMO_POLL_CONCURRENCY = 2  # x 4 waves of DHL's one-number requests: 8 per group
+    claims = [polling.Claim(i, 1, "dhl", 7) for i in range(10)] + [
+        polling.Claim(99, 2, "dhl", None)
+    ]
     groups = polling.group_claims(claims)
     assert [(g.tenant_id, g.carrier_account_id, g.shipment_ids) for g in groups] == [
-        (1, 7, [0, 1]),
-        (1, 7, [2, 3]),
-        (1, 7, [4]),
-        (2, None, [9]),
+        (1, 7, [0, 1, 2, 3, 4, 5, 6, 7]),
+        (1, 7, [8, 9]),
+        (2, None, [99]),
     ]
 
 

@@ -45,6 +45,8 @@ from wismo.tracking.signals import shipment_status_changed
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
+# Rounds of in-flight requests per poll task (see group_claims).
+GROUP_WAVES = 4
 MAX_BACKOFF = timedelta(hours=12)
 # How often a shipment is checked by its status: close to delivery more often, quiet states less.
 STATUS_INTERVALS: dict[str, timedelta] = {
@@ -61,6 +63,24 @@ NEW_SHIPMENT_INTERVAL = timedelta(minutes=30)
 FINAL_SUBSTATUSES = frozenset({"exception.returned_to_sender", "exception.cancelled"})
 
 _local = threading.local()
+
+
+_executor_lock = threading.Lock()
+_executor_instance: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's request threads: long-lived, so each keeps its carrier connections open.
+
+    Created lazily, after a prefork worker has forked.
+    """
+    global _executor_instance
+    with _executor_lock:
+        if _executor_instance is None:
+            _executor_instance = ThreadPoolExecutor(
+                max_workers=settings.WISMO_POLL_CONCURRENCY, thread_name_prefix="carrier"
+            )
+        return _executor_instance
 
 
 def http_client() -> HttpClient:
@@ -126,7 +146,9 @@ def claim_due(
 def group_claims(claims: list[Claim], *, concurrency: int | None = None) -> list[PollGroup]:
     """Per tenant, carrier and account, in groups a poll task handles at once.
 
-    A group holds ``concurrency`` of the carrier's batches, which the task sends in parallel.
+    A group holds a few waves of ``concurrency`` carrier batches: the task keeps ``concurrency``
+    requests in flight through all of them, then records everything at once, so the fixed cost
+    of recording is paid once per several round trips.
     """
     concurrency = concurrency or settings.WISMO_POLL_CONCURRENCY
     grouped: dict[tuple, list[int]] = defaultdict(list)
@@ -141,7 +163,7 @@ def group_claims(claims: list[Claim], *, concurrency: int | None = None) -> list
         except registry.UnknownCarrier:
             logger.error("shipments of unknown carrier %r claimed; skipping", carrier)
             continue
-        size = batch_size * concurrency
+        size = batch_size * concurrency * GROUP_WAVES
         for start in range(0, len(ids), size):
             groups.append(PollGroup(tenant_id, carrier, account_id, ids[start : start + size]))
     return groups
@@ -196,11 +218,8 @@ def _ask_carrier(
     if len(chunks) == 1:
         batch.extend(one(chunks[0]))
     else:
-        with ThreadPoolExecutor(
-            max_workers=min(len(chunks), settings.WISMO_POLL_CONCURRENCY)
-        ) as pool:
-            for part in pool.map(one, chunks):
-                batch.extend(part)
+        for part in _executor().map(one, chunks):
+            batch.extend(part)
     return batch, retry_after
 
 
