@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import requests
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = (5.0, 20.0)  # (connect, read) seconds
 USER_AGENT = "wismo-tracking/1.0 (+https://github.com/wismo)"
 
@@ -153,6 +154,26 @@ class TokenCache:
         with self._lock:
             self._tokens[key] = (token, self._clock() + max(0.0, float(expires_in) - 60))
         return token
+
+    def call_with(
+        self, key: str, fetch: Callable[[], tuple[str, float]], call: Callable[[str], T]
+    ) -> T:
+        """``call(token)`` with the cached token; when a cached token is refused (401), forget it
+        and try once more with a new one (tokens can expire or be revoked before their time)."""
+        fresh = False
+
+        def fetch_fresh() -> tuple[str, float]:
+            nonlocal fresh
+            fresh = True
+            return fetch()
+
+        try:
+            return call(self.get(key, fetch_fresh))
+        except TerminalError as exc:
+            if exc.status != 401 or fresh:
+                raise
+            self.forget(key)
+            return call(self.get(key, fetch_fresh))
 
     def forget(self, key: str) -> None:
         with self._lock:

@@ -55,10 +55,20 @@ class OrderFactory(factory.django.DjangoModelFactory):
 class ShipmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Shipment
+        skip_postgeneration_save = True
 
     carrier = "manual"
     tracking_number = factory.Sequence(lambda n: f"TRK{n:08d}")
     order = factory.SubFactory(OrderFactory, tenant=factory.SelfAttribute("..tenant"))
+
+    @factory.post_generation
+    def queued(obj, create, extracted, **kwargs):
+        """Queue it for polling, as ``shipment_create`` does for carriers that are polled."""
+        from carriers import registry
+        from wismo.tracking.services.polling import poll_queue_sync
+
+        if create and registry.get_adapter(obj.carrier).pollable:
+            poll_queue_sync([obj])
 
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

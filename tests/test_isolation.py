@@ -26,7 +26,13 @@ from tests.factories import (
     ev,
 )
 from wismo.tracking import tasks
-from wismo.tracking.models import InboundWebhook, Shipment, ShipmentStatusChange, TrackingEvent
+from wismo.tracking.models import (
+    InboundWebhook,
+    PollQueue,
+    Shipment,
+    ShipmentStatusChange,
+    TrackingEvent,
+)
 from wismo.tracking.services.polling import claim_due
 from wismo.tracking.services.timeline import record_events, record_events_batch
 
@@ -42,6 +48,7 @@ KNOWN_TENANT_OWNED = {
     "tenants.Membership",
     "tenants.ApiKey",
     "tracking.InboundWebhook",
+    "tracking.PollQueue",
 }
 
 # A field each model lets us overwrite, to prove an update in B's scope never reaches A's row.
@@ -55,6 +62,7 @@ UPDATES = {
     "tenants.Membership": ("role", "owner"),
     "tenants.ApiKey": ("name", "Renamed by B"),
     "tracking.InboundWebhook": ("error", "Touched by B"),
+    "tracking.PollQueue": ("carrier", "touched-by-b"),
 }
 
 
@@ -108,7 +116,11 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             body=f'{{"tag": "{tag}"}}',
             digest=f"{low}-digest",
         )
+        queued = PollQueue.objects.create(
+            tenant=tenant, shipment=shipment, carrier="sandbox", due_at=shipment.created_at
+        )
         return {
+            "tracking.PollQueue": queued,
             "tracking.ShopConnection": store,
             "tracking.CarrierAccount": account,
             "tracking.Order": order,

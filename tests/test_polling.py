@@ -162,3 +162,29 @@ def test_a_polled_shipment_gets_its_next_check_by_status(parcel):
     polling.poll_shipments(shipment_ids=[parcel.pk])
     parcel.refresh_from_db()
     assert parcel.next_poll_at is None or parcel.next_poll_at > timezone.now()
+
+
+def test_a_delivered_shipment_leaves_the_queue_when_it_comes_up(parcel):
+    from tests.factories import ev
+    from wismo.tracking.models import PollQueue
+    from wismo.tracking.services.timeline import record_events
+
+    record_events(shipment=parcel, events=[ev(1, "delivered")])
+    claims = polling.claim_due(now=timezone.now() + timedelta(days=1))
+    assert [c.shipment_id for c in claims] == [parcel.pk]
+
+    polling.poll_shipments(shipment_ids=[parcel.pk])
+
+    assert not PollQueue.objects.filter(shipment_id=parcel.pk).exists()
+
+
+def test_the_queue_follows_each_polls_next_check(parcel):
+    from wismo.tracking.models import PollQueue
+
+    polling.poll_shipments(shipment_ids=[parcel.pk])
+    parcel.refresh_from_db()
+    queued = PollQueue.objects.filter(shipment_id=parcel.pk).first()
+    if parcel.is_active:
+        assert queued.due_at == parcel.next_poll_at
+    else:
+        assert queued is None

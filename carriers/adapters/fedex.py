@@ -364,21 +364,9 @@ class FedexAdapter(CarrierAdapter):
         return str(token), expires_in
 
     def _with_token(self, credentials: dict, http: HttpClient, call):
-        key = self._token_key(credentials)
-        fresh = False
-
-        def fetch() -> tuple[str, float]:
-            nonlocal fresh
-            fresh = True
-            return self._fetch_token(credentials, http)
-
-        try:
-            return call(tokens.get(key, fetch))
-        except TerminalError as exc:
-            if exc.status != 401 or fresh:
-                raise
-            tokens.forget(key)  # expired or revoked early: one more try with a new token
-            return call(tokens.get(key, fetch))
+        return tokens.call_with(
+            self._token_key(credentials), lambda: self._fetch_token(credentials, http), call
+        )
 
     # -- tracking ------------------------------------------------------------------------------
     def _track_chunk(

@@ -349,13 +349,7 @@ class UspsAdapter(CarrierAdapter):
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             )
 
-        try:
-            return call(tokens.get(key, fetch))
-        except TerminalError as exc:
-            if exc.status != 401:
-                raise
-            tokens.forget(key)  # the cached token was revoked or expired early: one fresh try
-            return call(tokens.get(key, fetch))
+        return tokens.call_with(key, fetch, call)
 
     def track(self, tracking_numbers, *, credentials=None, http=None, now=None) -> TrackingBatch:
         http = http or HttpClient()

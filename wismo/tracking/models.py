@@ -185,14 +185,32 @@ class Shipment(TenantOwned):
             models.Index(fields=["tenant", "carrier"], name="ship_tenant_carrier_idx"),
             models.Index(fields=["tenant", "tracking_number"], name="ship_tenant_tracking_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="ship_tenant_created_idx"),
-            # The poller's question, "which active shipments are due?", reads only this index.
-            models.Index(
-                fields=["next_poll_at"], condition=Q(is_active=True), name="ship_due_active_idx"
-            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.carrier}:{self.tracking_number}"
+
+
+class PollQueue(TenantOwned):
+    """The scheduler's queue: one narrow row per actively tracked shipment, due at ``due_at``.
+
+    Kept apart from the wide, many-indexed shipments table so that claiming due work (which
+    rewrites ``due_at`` as a lease) touches two small indexes whatever the number of shipments.
+    ``Shipment.next_poll_at`` mirrors the planned time for display; this row is what is claimed.
+    """
+
+    shipment = models.OneToOneField(
+        Shipment, primary_key=True, on_delete=models.CASCADE, related_name="poll_queue"
+    )
+    carrier = models.CharField(max_length=40)
+    carrier_account_id = models.BigIntegerField(null=True, blank=True)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="pollqueue_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} due {self.due_at:%Y-%m-%d %H:%M}"
 
 
 class EventSource(models.TextChoices):

@@ -34,6 +34,7 @@ from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
 from wismo.tracking.models import (
     EventSource,
+    PollQueue,
     Shipment,
     ShipmentStatusChange,
     UnmappedCarrierCode,
@@ -110,23 +111,26 @@ class PollGroup:
 def claim_due(
     *, limit: int = 1000, now: datetime | None = None, lease: timedelta = LEASE
 ) -> list[Claim]:
-    """Claim up to ``limit`` due active shipments across all tenants (the scheduler's sweep)."""
+    """Claim up to ``limit`` due shipments across all tenants (the scheduler's sweep).
+
+    Reads and rewrites only the narrow poll queue, never the wide shipments table.
+    """
     now = now or timezone.now()
-    table = Shipment._meta.db_table
+    table = PollQueue._meta.db_table
     if connection.vendor == "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                UPDATE {table} AS s SET next_poll_at = %s
+                UPDATE {table} AS q SET due_at = %s
                 FROM (
-                    SELECT id FROM {table}
-                    WHERE is_active AND next_poll_at <= %s
-                    ORDER BY next_poll_at
+                    SELECT shipment_id FROM {table}
+                    WHERE due_at <= %s
+                    ORDER BY due_at
                     LIMIT %s
                     FOR UPDATE SKIP LOCKED
                 ) AS due
-                WHERE s.id = due.id
-                RETURNING s.id, s.tenant_id, s.carrier, s.carrier_account_id
+                WHERE q.shipment_id = due.shipment_id
+                RETURNING q.shipment_id, q.tenant_id, q.carrier, q.carrier_account_id
                 """,  # noqa: S608 - our own table name
                 [now + lease, now, limit],
             )
@@ -135,12 +139,38 @@ def claim_due(
         # SQLite serializes writers: a plain read-then-update inside one transaction is safe.
         with all_tenants(), transaction.atomic():
             rows = list(
-                Shipment.objects.filter(is_active=True, next_poll_at__lte=now)
-                .order_by("next_poll_at")
-                .values_list("id", "tenant_id", "carrier", "carrier_account_id")[:limit]
+                PollQueue.objects.filter(due_at__lte=now)
+                .order_by("due_at")
+                .values_list("shipment_id", "tenant_id", "carrier", "carrier_account_id")[:limit]
             )
-            Shipment.objects.filter(pk__in=[r[0] for r in rows]).update(next_poll_at=now + lease)
+            PollQueue.objects.filter(shipment_id__in=[r[0] for r in rows]).update(
+                due_at=now + lease
+            )
     return [Claim(*row) for row in rows]
+
+
+def poll_queue_sync(shipments: list[Shipment]) -> None:
+    """Make the queue match the shipments: tracked ones due at ``next_poll_at``, others out."""
+    tracked = [s for s in shipments if s.is_active and s.next_poll_at is not None]
+    untracked = [s.pk for s in shipments if not (s.is_active and s.next_poll_at is not None)]
+    if untracked:
+        PollQueue.objects.filter(shipment_id__in=untracked).delete()
+    if tracked:
+        PollQueue.objects.bulk_create(
+            [
+                PollQueue(
+                    shipment_id=s.pk,
+                    tenant_id=s.tenant_id,
+                    carrier=s.carrier,
+                    carrier_account_id=s.carrier_account_id,
+                    due_at=s.next_poll_at,
+                )
+                for s in tracked
+            ],
+            update_conflicts=True,
+            unique_fields=["shipment"],
+            update_fields=["carrier", "carrier_account_id", "due_at"],
+        )
 
 
 def group_claims(claims: list[Claim], *, concurrency: int | None = None) -> list[PollGroup]:
@@ -278,6 +308,12 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
             pk__in=shipment_ids, is_active=True
         )
     )
+    if len(shipments) < len(set(shipment_ids)):
+        # Delivered or stopped since they were queued: they leave the queue.
+        active = {s.pk for s in shipments}
+        PollQueue.objects.filter(
+            shipment_id__in=[i for i in shipment_ids if i not in active]
+        ).delete()
     if not shipments:
         return {"polled": 0, "events": 0, "errors": 0}
     carrier = shipments[0].carrier
@@ -289,6 +325,16 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
         for s in shipments
         if s.carrier == carrier and s.carrier_account_id == (account.pk if account else None)
     }
+    strays = [
+        s
+        for s in shipments
+        if s.tracking_number not in by_number or by_number[s.tracking_number].pk != s.pk
+    ]
+    if strays:
+        # Queued under another carrier or account than they now have: requeue them, due now.
+        for stray in strays:
+            stray.next_poll_at = timezone.now()
+        poll_queue_sync(strays)
     breaker = CircuitBreaker(carrier)
     open_for = breaker.open_for()
     if open_for > 0:
@@ -325,9 +371,10 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     window = timedelta(days=settings.WISMO_TRACKING_WINDOW_DAYS)
     expired: list[ShipmentStatusChange] = []
     with transaction.atomic():
-        for shipment in Shipment.objects.select_for_update().filter(
-            pk__in=[s.pk for s in by_number.values()]
-        ):
+        polled = list(
+            Shipment.objects.select_for_update().filter(pk__in=[s.pk for s in by_number.values()])
+        )
+        for shipment in polled:
             _schedule(
                 shipment,
                 now=now,
@@ -338,6 +385,7 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
                 expired=expired,
                 carrier_result=carrier_dates.get(shipment.tracking_number),
             )
+        poll_queue_sync(polled)
         if expired:
             ShipmentStatusChange.objects.bulk_create(expired)
             change_ids = [change.pk for change in expired]
@@ -424,9 +472,10 @@ def _schedule(
 
 
 def _reschedule_untouched(shipments: list[Shipment], wait: timedelta) -> None:
-    Shipment.objects.filter(pk__in=[s.pk for s in shipments], is_active=True).update(
-        next_poll_at=timezone.now() + wait
-    )
+    for shipment in shipments:
+        shipment.next_poll_at = timezone.now() + wait
+    Shipment.objects.bulk_update(shipments, ["next_poll_at"])
+    poll_queue_sync(shipments)
 
 
 def shipment_retrack(*, shipment: Shipment) -> Shipment:
@@ -440,4 +489,5 @@ def shipment_retrack(*, shipment: Shipment) -> Shipment:
         is_active=True, next_poll_at=timezone.now(), unchanged_polls=0, poll_failures=0
     )
     shipment.refresh_from_db()
+    poll_queue_sync([shipment])
     return shipment

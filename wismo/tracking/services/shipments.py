@@ -17,6 +17,7 @@ from carriers import registry
 from carriers.base import CarrierEvent
 from tenants.models import Tenant
 from wismo.tracking.models import CarrierAccount, EventSource, Order, Shipment, ShopConnection
+from wismo.tracking.services.polling import poll_queue_sync
 from wismo.tracking.services.timeline import RecordResult, record_events
 
 
@@ -156,6 +157,7 @@ def shipment_create(
             shipment.save()
     except IntegrityError:  # the same number was created concurrently
         return Shipment.objects.get(tenant=tenant, carrier=slug, tracking_number=number), False
+    poll_queue_sync([shipment])
     return shipment, True
 
 
