@@ -198,7 +198,8 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis(tmp_path):
     assert shown["CACHE_LOCATION"] == "redis://cache.internal:6379/0"
     # the broker follows REDIS_URL unless CELERY_BROKER_URL says otherwise
     assert shown["BROKER_URL"] == "redis://cache.internal:6379/0"
-    assert shown["BROKER_OPTIONS"] == {"visibility_timeout": 3600}
+    assert shown["BROKER_OPTIONS"]["visibility_timeout"] == 3600
+    assert shown["BROKER_OPTIONS"]["unacked_restore_interval"] == 30  # abandoned tasks found fast
 
 
 def test_celery_broker_url_takes_precedence_over_redis_url(tmp_path):
@@ -212,7 +213,7 @@ def test_celery_broker_url_takes_precedence_over_redis_url(tmp_path):
     )
 
     assert shown["BROKER_URL"] == "redis://broker.internal:6379/1"
-    assert shown["BROKER_OPTIONS"] == {"visibility_timeout": 7200}
+    assert shown["BROKER_OPTIONS"]["visibility_timeout"] == 7200
     assert shown["CACHE_LOCATION"] == "redis://cache.internal:6379/0"
     assert shown["CONN_MAX_AGE"] == 0
 

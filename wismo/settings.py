@@ -201,9 +201,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # A task whose worker died is redelivered after this long (tasks are idempotent).
+    # A task whose worker died is redelivered after this long (tasks are idempotent). Workers
+    # look for such abandoned tasks every `unacked_restore_interval` seconds (kombu's default
+    # sweep is only every ~100 s).
+    _visibility = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+        "visibility_timeout": _visibility,
+        "unacked_restore_interval": max(1, min(30, _visibility // 2)),
+        "unacked_restore_throttle": 1,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True

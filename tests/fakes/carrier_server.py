@@ -18,6 +18,7 @@ A route's answer is a dict/list (sent as JSON), a ``Reply``, or a callable takin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -109,7 +110,9 @@ class FakeCarrierServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                # The client may be gone (a killed worker): then there is nobody to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
