@@ -39,6 +39,8 @@ class Tenant(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     branding = models.JSONField(default=default_branding, blank=True)
     custom_domain = models.CharField(max_length=253, unique=True, null=True, blank=True)
+    # Carrier slugs, most preferred first: picks among weak detection matches and breaks ties.
+    carrier_priority = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now, editable=False)
 

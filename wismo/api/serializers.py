@@ -60,6 +60,7 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "is_active",
             "last_error_code",
             "last_error",
+            "replaces",
             "created_at",
             "updated_at",
         ]

@@ -161,6 +161,7 @@ class ShipmentViewSet(
                 tenant=tenant,
                 tracking_number=data["tracking_number"],
                 carrier=data.get("carrier") or None,
+                priority=tenant.carrier_priority,
                 order=order,
                 destination_country=data.get("destination_country", ""),
                 destination_postcode=data.get("destination_postcode", ""),

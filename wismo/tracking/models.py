@@ -170,6 +170,10 @@ class Shipment(TenantOwned):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # A shop changed this parcel's tracking number: the old shipment stops, its history stays linked.
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

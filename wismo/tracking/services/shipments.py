@@ -126,12 +126,16 @@ def shipment_create(
     destination_country: str = "",
     destination_postcode: str = "",
     shipped_at: datetime | None = None,
+    priority: list[str] | None = None,
 ) -> tuple[Shipment, bool]:
-    """Start tracking a parcel, or return the one already tracked. Returns (shipment, created)."""
+    """Start tracking a parcel, or return the one already tracked. Returns (shipment, created).
+
+    Without ``carrier`` it is detected; ``priority`` is the merchant's carrier preference list.
+    """
     number = normalize_tracking_number(tracking_number)
     if not number or len(number) > 64 or not number.isascii() or not number.isalnum():
         raise ValidationError({"tracking_number": "Use 1-64 letters and digits."})
-    slug = resolve_carrier(number, carrier)
+    slug = resolve_carrier(number, carrier, priority=priority)
     if carrier_account is not None and carrier_account.carrier != slug:
         raise ValidationError({"carrier_account": "This account belongs to another carrier."})
     existing = Shipment.objects.filter(tenant=tenant, carrier=slug, tracking_number=number).first()
@@ -166,3 +170,46 @@ def shipment_add_manual_event(*, shipment: Shipment, event: CarrierEvent) -> Rec
     if shipment.carrier != "manual":
         raise ValidationError("Events can only be posted for shipments of the manual carrier.")
     return record_events(shipment=shipment, events=[event], source=EventSource.MANUAL)
+
+
+@transaction.atomic
+def shipment_change_tracking_number(
+    *, shipment: Shipment, tracking_number: str, carrier: str | None = None
+) -> Shipment:
+    """The shop gave the parcel a new tracking number (a relabel, a carrier change).
+
+    The old shipment stops being tracked and keeps its timeline; a new one, linked to it through
+    ``replaces``, is tracked from now on with the same order, store and destination. Calling it
+    again with the same number returns the same new shipment.
+    """
+    number = normalize_tracking_number(tracking_number)
+    slug = resolve_carrier(
+        number, carrier or shipment.carrier, priority=shipment.tenant.carrier_priority
+    )
+    if (slug, number) == (shipment.carrier, shipment.tracking_number):
+        return shipment
+    account = (
+        shipment.carrier_account
+        if shipment.carrier_account and shipment.carrier_account.carrier == slug
+        else None
+    )
+    new, _ = shipment_create(
+        tenant=shipment.tenant,
+        tracking_number=number,
+        carrier=slug,
+        order=shipment.order,
+        store=shipment.store,
+        carrier_account=account,
+        destination_country=shipment.destination_country,
+        destination_postcode=shipment.destination_postcode,
+        shipped_at=shipment.shipped_at,
+    )
+    if new.replaces_id is None and new.pk != shipment.pk:
+        new.replaces = shipment
+        new.save(update_fields=["replaces"])
+    Shipment.objects.filter(pk=shipment.pk).update(
+        is_active=False, next_poll_at=None, updated_at=timezone.now()
+    )
+    shipment.refresh_from_db()
+    poll_queue_sync([shipment])
+    return new
