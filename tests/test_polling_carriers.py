@@ -87,7 +87,7 @@ def test_retry_after_is_honoured_by_every_later_poll_of_the_account(
     assert len(carrier_server.requests) == 1, "no request before the carrier's Retry-After"
     for shipment in (first, second):
         shipment.refresh_from_db()
-        assert shipment.last_error_code == "carrier_unavailable"
+        assert shipment.last_error_code == "rate_limited"
         assert shipment.next_poll_at >= timezone.now() + timedelta(seconds=110)
 
 
@@ -160,3 +160,42 @@ def test_retrack_makes_a_stopped_shipment_due_now(scope_a, dhl_account):
     Shipment.objects.filter(pk=shipment.pk).update(is_active=False, next_poll_at=None)
     polling.shipment_retrack(shipment=shipment)
     assert shipment.is_active and shipment.next_poll_at <= timezone.now()
+
+
+def test_a_429_storm_on_one_account_never_slows_another(scope_a, dhl_account, carrier_server):
+    from tests.fakes.carrier_server import FakeCarrierServer
+
+    carrier_server.route(
+        "GET", r"^/track/shipments$", Reply(status=429, headers={"Retry-After": "60"})
+    )
+    with FakeCarrierServer() as healthy:
+        healthy.route("GET", r"^/track/shipments$", json_file("dhl/transit.json"))
+        other = CarrierAccountFactory(
+            tenant=scope_a,
+            carrier="dhl",
+            credentials={"base_url": healthy.url, "rate_per_second": 100},
+        )
+        stormy = [dhl_shipment(scope_a, dhl_account, f"5{i}") for i in range(5)]
+        calm = [dhl_shipment(scope_a, other, f"6{i}") for i in range(5)]
+
+        for mine, theirs in zip(stormy, calm, strict=True):
+            polling.poll_shipments(shipment_ids=[mine.pk])
+            polling.poll_shipments(shipment_ids=[theirs.pk])
+
+        assert len(carrier_server.requests) == 1, (
+            "no request to the limited account before Retry-After"
+        )
+        assert len(healthy.requests) == 5, "the other account kept its pace"
+        assert all(Shipment.objects.get(pk=s.pk).last_error_code == "rate_limited" for s in stormy)
+        assert all(Shipment.objects.get(pk=s.pk).last_error_code == "" for s in calm)
+
+
+def test_rate_limits_never_trip_the_carriers_breaker(scope_a, dhl_account, carrier_server):
+    carrier_server.route(
+        "GET", r"^/track/shipments$", Reply(status=429, headers={"Retry-After": "1"})
+    )
+    for i in range(8):
+        polling.poll_shipments(shipment_ids=[dhl_shipment(scope_a, dhl_account, f"8{i}").pk])
+    from wismo.tracking.services.throttle import CircuitBreaker
+
+    assert CircuitBreaker("dhl").open_for() == 0

@@ -29,6 +29,7 @@ Flow:
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import re
 import uuid
@@ -269,6 +270,27 @@ def _error(raw: dict, tracking_number: str) -> TrackingError:
     return TrackingError(tracking_number, ours, message or code)
 
 
+def _push_activity(raw: dict) -> dict:
+    """A Track Alert event in the shape of a Track API activity, so one reader serves both."""
+    where = raw.get("activityLocation") or {}
+    return {
+        "date": raw.get("localActivityDate"),
+        "time": raw.get("localActivityTime"),
+        "gmtDate": raw.get("gmtActivityDate"),
+        "gmtTime": raw.get("gmtActivityTime"),
+        "gmtOffset": raw.get("gmtOffset"),
+        "location": {
+            "address": {
+                "city": where.get("city"),
+                "stateProvince": where.get("stateProvince"),
+                "postalCode": where.get("postalCode"),
+                "countryCode": where.get("country") or where.get("countryCode"),
+            }
+        },
+        "status": raw.get("activityStatus") or {},
+    }
+
+
 class UpsAdapter(CarrierAdapter):
     slug = "ups"
     name = "UPS"
@@ -277,6 +299,47 @@ class UpsAdapter(CarrierAdapter):
     base_url = "https://onlinetools.ups.com"
     tracking_url_template = "https://www.ups.com/track?tracknum={number}"
     credential_fields = ("client_id", "client_secret")
+
+    # Track Alert (push): UPS posts each event of subscribed numbers to the merchant's URL,
+    # presenting the credential set in the subscription (``push_token``); there is no HMAC.
+    accepts_push = True
+
+    def verify_push(self, body: bytes, headers: dict[str, str], credentials: dict) -> None:
+        expected = str(credentials.get("push_token") or "")
+        if not expected:
+            raise PermissionError("UPS Track Alert is not set up for this account (push_token)")
+        bearer = headers.get("authorization", "")
+        presented = [
+            headers.get("x-api-key", ""),
+            bearer[7:] if bearer.lower().startswith("bearer ") else "",
+        ]
+        if not any(p and hmac.compare_digest(p.encode(), expected.encode()) for p in presented):
+            raise PermissionError("UPS Track Alert credential does not match")
+
+    def parse_push(self, body: bytes) -> TrackingBatch:
+        """One Track Alert event (or a list of them): one result per tracking number."""
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise NotThisFormat("not JSON") from exc
+        items = document if isinstance(document, list) else [document]
+        if not items or not all(
+            isinstance(i, dict) and i.get("trackingNumber") and i.get("activityStatus")
+            for i in items
+        ):
+            raise NotThisFormat("not a UPS Track Alert event (trackingNumber, activityStatus)")
+        results: dict[str, TrackingResult] = {}
+        for item in items:
+            number = clean_number(str(item["trackingNumber"]))
+            result = results.setdefault(number, TrackingResult(tracking_number=number))
+            try:
+                result.events.append(_event(_push_activity(item)))
+            except (KeyError, TypeError, ValueError):
+                continue  # one malformed event never loses the others
+            scheduled = _date(item.get("scheduledDeliveryDate"))
+            if scheduled:
+                result.estimated_delivery = scheduled
+        return TrackingBatch(results=list(results.values()))
 
     def parse(self, body: bytes | str, *, tracking_number: str = "") -> TrackingBatch:
         try:

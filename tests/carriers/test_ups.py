@@ -281,3 +281,27 @@ def test_track_faults_are_typed(carrier_server):
         ADAPTER.track(
             ["1Z5R89390357567127"], credentials=credentials, http=HttpClient(timeout=(1, 0.3))
         )
+
+
+def test_a_track_alert_push_is_verified_and_read():
+    body = fixture_text("ups/track_alert.json").encode()
+    credentials = {"push_token": "alert-secret"}
+
+    ADAPTER.verify_push(body, {"x-api-key": "alert-secret"}, credentials)
+    ADAPTER.verify_push(body, {"authorization": "Bearer alert-secret"}, credentials)
+    for headers in ({"x-api-key": "wrong"}, {}, {"authorization": "Basic alert-secret"}):
+        with pytest.raises(PermissionError):
+            ADAPTER.verify_push(body, headers, credentials)
+    with pytest.raises(PermissionError):
+        ADAPTER.verify_push(body, {"x-api-key": ""}, {})
+
+    result = ADAPTER.parse_push(body).results[0]
+    assert result.tracking_number == "1Z5R89390357567127"
+    [event] = result.events
+    assert (event.status, event.occurred_at.isoformat()) == (
+        "delivered",
+        "2025-03-05T14:23:00-05:00",
+    )
+    assert event.location == "ATLANTA, GA, 30301, US"
+    with pytest.raises(NotThisFormat):
+        ADAPTER.parse_push(b'{"trackResponse": {}}')

@@ -240,7 +240,10 @@ def _ask_carrier(
             nonlocal retry_after
             if exc.retry_after is not None:
                 retry_after = max(retry_after or 0.0, exc.retry_after)
-            code = "carrier_unavailable" if exc.transient else "credentials_refused"
+            if exc.status == 429:
+                code = "rate_limited"  # the account's limit, not the carrier's health
+            else:
+                code = "carrier_unavailable" if exc.transient else "credentials_refused"
             return TrackingBatch(
                 errors=[TrackingError(n, code, str(exc), transient=exc.transient) for n in chunk]
             )
@@ -347,8 +350,9 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     )
     batch, retry_after = _ask_carrier(adapter, list(by_number), credentials, http, now)
     now = now or timezone.now()
-    transient = [e for e in batch.errors if e.transient]
-    if transient and len(transient) == len(by_number):
+    # Only trouble on the carrier's side counts towards its breaker, not one account's limit.
+    failing = [e for e in batch.errors if e.transient and e.code != "rate_limited"]
+    if failing and len(failing) == len(by_number):
         breaker.failure()
     elif batch.results:
         breaker.success()

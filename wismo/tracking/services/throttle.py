@@ -145,7 +145,9 @@ class AccountThrottle:
                 return
             if waited + wait > self.max_wait:
                 raise TransientError(
-                    f"rate limit of {self.key}: next slot in {wait:.1f} s", retry_after=wait
+                    f"rate limit of {self.key}: next slot in {wait:.1f} s",
+                    status=429,
+                    retry_after=wait,
                 )
             time.sleep(wait)
             waited += wait
