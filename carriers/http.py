@@ -59,8 +59,12 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:  # delta-seconds; Shopify sends decimals ("2.0")
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

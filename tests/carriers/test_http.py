@@ -100,3 +100,9 @@ def test_tokens_are_cached_until_shortly_before_they_expire():
     assert cache.get("ups:1", fetch) == "token-2"
     cache.forget("ups:1")
     assert cache.get("ups:1", fetch) == "token-3"
+
+
+def test_retry_after_may_carry_decimals_like_shopifys():
+    assert parse_retry_after("2.0") == 2.0
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("nan") is None

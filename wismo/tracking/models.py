@@ -170,6 +170,8 @@ class Shipment(TenantOwned):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The shop's fulfillment this parcel belongs to (several parcels may share one).
+    external_fulfillment_id = models.CharField(max_length=255, blank=True)
     # A shop changed this parcel's tracking number: the old shipment stops, its history stays linked.
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"

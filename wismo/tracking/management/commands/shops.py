@@ -1,0 +1,79 @@
+"""``manage.py shops import-csv STORE FILE``: import orders and tracking numbers into a store.
+
+STORE is the store's id. Prints a progress bar and a summary: orders created and updated,
+parcels created, rows skipped (with line number and reason) and orders that failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from tenants.scoping import all_tenants, tenant_scope
+from wismo.tracking.importers.base import NotThisPayload
+from wismo.tracking.importers.csv_file import parse_csv
+from wismo.tracking.models import ShopConnection
+from wismo.tracking.services.imports import order_import
+
+
+class Command(BaseCommand):
+    help = "Shop imports: import-csv STORE FILE."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        csv_parser = sub.add_parser(
+            "import-csv", help="Import orders and tracking numbers from a CSV file."
+        )
+        csv_parser.add_argument("store", type=int, help="the store's id")
+        csv_parser.add_argument("file")
+
+    def handle(self, *args, action: str, **options):
+        if action == "import-csv":
+            self._import_csv(options["store"], options["file"])
+
+    def _store(self, store_id: int) -> ShopConnection:
+        # The command names the store before any tenant is known: a spelled-out, one-row lookup.
+        with all_tenants():
+            store = ShopConnection.objects.select_related("tenant").filter(pk=store_id).first()
+        if store is None:
+            raise CommandError(f"No store with id {store_id}.")
+        return store
+
+    def _import_csv(self, store_id: int, file: str) -> None:
+        store = self._store(store_id)
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+        try:
+            batch = parse_csv(data)
+        except NotThisPayload as exc:
+            raise CommandError(f"{file}: {exc}") from None
+        created = updated = parcels = 0
+        failed: list[str] = []
+        problems: list[str] = []
+        with tenant_scope(store.tenant):
+            for dto in tqdm(
+                batch.orders, desc="orders", unit="order", disable=None, file=self.stderr._out
+            ):
+                try:
+                    outcome = order_import(store=store, dto=dto)
+                except Exception as exc:  # one order's failure never stops the rest
+                    failed.append(f"order {dto.order_number}: {exc}")
+                    continue
+                created += outcome.order_created
+                updated += not outcome.order_created
+                parcels += outcome.shipments_created
+                problems += [f"order {dto.order_number}: {p}" for p in outcome.problems]
+        for error in batch.errors:
+            self.stdout.write(f"skipped line {error.line}: {error.reason}")
+        for problem in problems:
+            self.stdout.write(f"skipped parcel of {problem}")
+        for failure in failed:
+            self.stdout.write(f"failed {failure}")
+        self.stdout.write(
+            f"{batch.rows} rows: {created} orders created, {updated} updated, {parcels} parcels created, "
+            f"{len(batch.errors) + len(problems)} skipped, {len(failed)} failed"
+        )
