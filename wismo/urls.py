@@ -17,6 +17,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("wismo.api.urls")),
     path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
+    path("hooks/shopify/<int:store_id>/", hooks.shopify_hook, name="shopify-hook"),
+    path("hooks/woocommerce/<int:store_id>/", hooks.woocommerce_hook, name="woocommerce-hook"),
 ]
 
 handler404 = "wismo.api.errors.not_found"

@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from wismo.api.errors import error_body
+from wismo.tracking.services.shop_webhooks import Ping, shop_webhook_receive
 from wismo.tracking.services.webhooks import WebhookRejected, carrier_push_receive
 from wismo.tracking.tasks import process_inbound_webhook
 
@@ -33,3 +34,37 @@ def carrier_push(request, slug: str, account_id: int):
     return JsonResponse(
         {"status": "duplicate" if received.duplicate else "accepted", "id": webhook.pk}
     )
+
+
+def _shop_hook(platform: str):
+    @csrf_exempt  # authenticated by the platform's HMAC signature, not a browser session
+    @require_POST
+    def view(request, store_id: int):
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        try:
+            received = shop_webhook_receive(
+                platform=platform, store_id=store_id, body=request.body, headers=headers
+            )
+        except Ping:
+            return JsonResponse({"status": "ok"})
+        except WebhookRejected as exc:
+            code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(
+                exc.status, "invalid"
+            )
+            return JsonResponse(error_body(code, str(exc)), status=exc.status)
+        webhook = received.webhook
+        if not received.duplicate:
+            transaction.on_commit(
+                lambda: process_inbound_webhook.apply_async(
+                    kwargs={"tenant_id": webhook.tenant_id, "webhook_id": webhook.pk}
+                )
+            )
+        return JsonResponse(
+            {"status": "duplicate" if received.duplicate else "accepted", "id": webhook.pk}
+        )
+
+    return view
+
+
+shopify_hook = _shop_hook("shopify")
+woocommerce_hook = _shop_hook("woocommerce")

@@ -325,6 +325,10 @@ class InboundWebhook(TenantOwned):
     carrier_account = models.ForeignKey(
         CarrierAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhooks"
     )
+    store = models.ForeignKey(
+        ShopConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhooks"
+    )
+    topic = models.CharField(max_length=100, blank=True)
     headers = models.JSONField(default=dict)
     body = models.TextField()
     digest = models.CharField(max_length=64, help_text="SHA-256 of source and body")

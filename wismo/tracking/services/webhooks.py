@@ -13,12 +13,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from carriers import registry
 from carriers.base import NotThisFormat
 from tenants.scoping import all_tenants, tenant_scope
+from wismo.tracking.importers.base import NotThisPayload
 from wismo.tracking.models import CarrierAccount, EventSource, InboundWebhook, Shipment
 from wismo.tracking.services.timeline import record_events_batch
 
@@ -113,6 +115,8 @@ def inbound_webhook_process(*, webhook_id: int) -> dict[str, int]:
         if webhook is None:
             return {"events": 0, "shipments": 0}
         webhook.attempts += 1
+        if webhook.source.startswith("shop:"):
+            return _process_shop(webhook)
         slug = webhook.source.removeprefix("carrier:")
         try:
             batch = registry.get_adapter(slug).parse_push(webhook.body.encode())
@@ -157,3 +161,22 @@ def pending_webhooks(*, older_than_seconds: int = 60, limit: int = 500) -> list[
             .order_by("received_at")
             .values_list("tenant_id", "id")[:limit]
         )
+
+
+def _process_shop(webhook: InboundWebhook) -> dict[str, int]:
+    from wismo.tracking.services.shop_webhooks import shop_webhook_process
+
+    try:
+        with transaction.atomic():
+            created = shop_webhook_process(webhook)
+    except (NotThisPayload, ValidationError, ValueError) as exc:
+        webhook.state, webhook.error = InboundWebhook.State.FAILED, str(exc)[:2000]
+        webhook.save(update_fields=["state", "error", "attempts"])
+        return {"events": 0, "shipments": 0}
+    webhook.state, webhook.error, webhook.processed_at = (
+        InboundWebhook.State.PROCESSED,
+        "",
+        timezone.now(),
+    )
+    webhook.save(update_fields=["state", "error", "processed_at", "attempts"])
+    return {"events": 0, "shipments": created}

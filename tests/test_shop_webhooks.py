@@ -1,0 +1,160 @@
+"""Shop webhooks: signed bodies verified, stored in the inbox, answered fast, imported once."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from django.test import Client, TestCase
+
+from tenants.scoping import all_tenants, tenant_scope
+from tests.factories import ShopConnectionFactory
+from wismo.tracking import tasks
+from wismo.tracking.models import InboundWebhook, Order, Shipment
+
+pytestmark = pytest.mark.django_db
+
+
+def body_of(name: str) -> bytes:
+    from pathlib import Path
+
+    return (Path(__file__).parent / "fixtures" / "shops" / name).read_bytes()
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        tasks.process_inbound_webhook, "apply_async", lambda kwargs: sent.append(kwargs)
+    )
+    return sent
+
+
+@pytest.fixture
+def shop(tenant_a):
+    with tenant_scope(tenant_a):
+        return ShopConnectionFactory(
+            tenant=tenant_a, platform="shopify", webhook_secret="shpss_secret"
+        )
+
+
+@pytest.fixture
+def woo(tenant_a):
+    with tenant_scope(tenant_a):
+        return ShopConnectionFactory(
+            tenant=tenant_a, platform="woocommerce", webhook_secret="woo-secret"
+        )
+
+
+def post(url: str, body: bytes, **headers):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return Client().post(url, body, content_type="application/json", **headers)
+
+
+def shopify_post(shop, body, topic="orders/create", webhook_id="wh-1", secret="shpss_secret"):
+    return post(
+        f"/hooks/shopify/{shop.pk}/",
+        body,
+        HTTP_X_SHOPIFY_HMAC_SHA256=sign(body, secret),
+        HTTP_X_SHOPIFY_TOPIC=topic,
+        HTTP_X_SHOPIFY_WEBHOOK_ID=webhook_id,
+    )
+
+
+def test_a_signed_shopify_order_is_stored_then_imported(shop, tenant_a, enqueued):
+    response = shopify_post(shop, body_of("shopify/order_two_fulfillments.json"))
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert len(enqueued) == 1
+
+    tasks.process_inbound_webhook.apply(kwargs=enqueued[0]).get()
+
+    with tenant_scope(tenant_a):
+        assert Order.objects.filter(store=shop).count() == 1
+        assert Shipment.objects.filter(store=shop).count() >= 2
+        assert InboundWebhook.objects.get().state == "processed"
+
+
+def test_a_redelivery_with_the_same_webhook_id_is_a_no_op(shop, tenant_a, enqueued):
+    body = body_of("shopify/order_two_fulfillments.json")
+    assert shopify_post(shop, body).json()["status"] == "accepted"
+    assert shopify_post(shop, body).json()["status"] == "duplicate"
+    assert len(enqueued) == 1
+
+
+@pytest.mark.parametrize("secret", ["wrong", ""])
+def test_a_bad_signature_is_401_and_stores_nothing(shop, enqueued, secret):
+    response = shopify_post(
+        shop, body_of("shopify/order_two_fulfillments.json"), secret=secret or "x"
+    )
+    assert response.status_code == 401
+    with all_tenants():
+        assert not InboundWebhook.objects.exists()
+    assert enqueued == []
+
+
+@pytest.mark.parametrize(
+    ("body", "topic"),
+    [
+        (b"not json", "orders/create"),
+        (b"[]", "orders/create"),
+        (b'{"id": 1}', "orders/create"),
+        (b"{}", "products/create"),
+    ],
+)
+def test_malformed_or_foreign_bodies_are_400(shop, enqueued, body, topic):
+    assert shopify_post(shop, body, topic=topic).status_code == 400
+    with all_tenants():
+        assert not InboundWebhook.objects.exists()
+
+
+def test_unknown_stores_and_wrong_platforms_are_404(shop, woo):
+    body = body_of("shopify/order_two_fulfillments.json")
+    assert shopify_post(shop, body).status_code == 200
+    assert post(f"/hooks/shopify/{woo.pk}/", body).status_code == 404
+    assert post("/hooks/shopify/999999/", body).status_code == 404
+
+
+def test_a_fulfillment_before_its_order_waits_in_the_inbox_then_imports(shop, tenant_a, enqueued):
+    shopify_post(
+        shop,
+        body_of("shopify/fulfillment_update.json"),
+        topic="fulfillments/update",
+        webhook_id="f-1",
+    )
+    tasks.process_inbound_webhook.apply(kwargs=enqueued[0]).get()
+    with tenant_scope(tenant_a):
+        webhook = InboundWebhook.objects.get()
+        assert webhook.state == "failed" and "not known yet" in webhook.error
+
+
+def test_woocommerce_ping_is_answered_and_not_stored(woo):
+    response = Client().post(
+        f"/hooks/woocommerce/{woo.pk}/",
+        "webhook_id=12",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    with all_tenants():
+        assert not InboundWebhook.objects.exists()
+
+
+def test_a_signed_woocommerce_order_is_imported(woo, tenant_a, enqueued):
+    body = body_of("woocommerce/order_two_trackings.json")
+    response = post(
+        f"/hooks/woocommerce/{woo.pk}/",
+        body,
+        HTTP_X_WC_WEBHOOK_SIGNATURE=sign(body, "woo-secret"),
+        HTTP_X_WC_WEBHOOK_TOPIC="order.updated",
+        HTTP_X_WC_WEBHOOK_DELIVERY_ID="d-1",
+    )
+    assert response.status_code == 200, response.content
+    tasks.process_inbound_webhook.apply(kwargs=enqueued[0]).get()
+    with tenant_scope(tenant_a):
+        assert Order.objects.filter(store=woo).count() == 1
+        assert InboundWebhook.objects.get().state == "processed"

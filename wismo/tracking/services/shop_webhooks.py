@@ -1,0 +1,174 @@
+"""Shop-platform webhooks (Shopify, WooCommerce): verify, store raw in the inbox, process later.
+
+``shop_webhook_receive`` runs in the request: it finds the store named in the URL, checks the
+platform's signature with the store's webhook secret, checks the body is an order or
+fulfillment payload, and stores it as an ``InboundWebhook`` (Shopify's ``X-Shopify-Webhook-Id``
+makes redeliveries no-ops). ``shop_webhook_process`` (from the inbox task) turns it into
+``order_import`` calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenants.scoping import all_tenants, tenant_scope
+from wismo.tracking.importers import shopify, woocommerce
+from wismo.tracking.importers.base import NotThisPayload, OrderDTO, SignatureMismatch
+from wismo.tracking.models import InboundWebhook, Order, Platform, ShopConnection
+from wismo.tracking.services.imports import order_import
+from wismo.tracking.services.webhooks import MAX_BODY_BYTES, Received, WebhookRejected
+
+SHOPIFY_ORDER_TOPICS = {
+    "orders/create",
+    "orders/updated",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+    "orders/cancelled",
+}
+SHOPIFY_FULFILLMENT_TOPICS = {"fulfillments/create", "fulfillments/update"}
+_KEPT = (
+    "content-type",
+    "user-agent",
+    "x-shopify-topic",
+    "x-shopify-webhook-id",
+    "x-shopify-shop-domain",
+    "x-wc-webhook-topic",
+    "x-wc-webhook-id",
+    "x-wc-webhook-delivery-id",
+    "x-wc-webhook-source",
+)
+
+
+class Ping(Exception):
+    """WooCommerce's unsigned creation ping: answered 200, nothing stored."""
+
+
+def _store(platform: str, store_id: int) -> ShopConnection:
+    # The URL names the store before any tenant is known: a spelled-out, single-row lookup.
+    with all_tenants():
+        store = (
+            ShopConnection.objects.select_related("tenant")
+            .filter(pk=store_id, platform=platform, is_active=True, tenant__is_active=True)
+            .first()
+        )
+    if store is None:
+        raise WebhookRejected(404, "Not found.")
+    return store
+
+
+def _check(platform: str, body: bytes, headers: dict[str, str], secret: str) -> tuple[str, str]:
+    """(topic, dedupe id) of a verified, well-formed delivery; raises WebhookRejected."""
+    try:
+        if platform == Platform.SHOPIFY:
+            shopify.verify_webhook(body, headers.get("x-shopify-hmac-sha256", ""), secret)
+        else:
+            woocommerce.verify_webhook(body, headers.get("x-wc-webhook-signature", ""), secret)
+    except SignatureMismatch:
+        raise WebhookRejected(401, "Signature does not match.") from None
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected(400, "Body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, "Body is not a JSON object.")
+    if platform == Platform.SHOPIFY:
+        topic = headers.get("x-shopify-topic", "")
+        try:
+            if topic in SHOPIFY_FULFILLMENT_TOPICS:
+                shopify.fulfillment_from_payload(payload)
+            elif topic in SHOPIFY_ORDER_TOPICS:
+                shopify.order_from_payload(payload)
+            else:
+                raise WebhookRejected(400, f"Unsupported topic {topic!r}.")
+        except NotThisPayload as exc:
+            raise WebhookRejected(400, f"Not a Shopify {topic} payload: {exc}") from None
+        return topic, headers.get("x-shopify-webhook-id", "")
+    topic = headers.get("x-wc-webhook-topic", "order.updated")
+    try:
+        woocommerce.order_from_payload(payload)
+    except NotThisPayload as exc:
+        raise WebhookRejected(400, f"Not a WooCommerce order payload: {exc}") from None
+    return topic, headers.get("x-wc-webhook-delivery-id", "")
+
+
+def shop_webhook_receive(
+    *, platform: str, store_id: int, body: bytes, headers: dict[str, str]
+) -> Received:
+    """Verify and store one delivery; WebhookRejected (404/401/413/400) stores nothing, Ping too."""
+    store = _store(platform, store_id)
+    if platform == Platform.WOOCOMMERCE and woocommerce.is_ping(body, headers):
+        raise Ping()
+    if len(body) > MAX_BODY_BYTES:
+        raise WebhookRejected(413, "Body too large.")
+    if not store.webhook_secret:
+        raise WebhookRejected(401, "This store has no webhook secret configured.")
+    topic, delivery_id = _check(platform, body, headers, store.webhook_secret)
+    # The platform's delivery id makes a redelivery (same id, maybe re-serialized) a no-op.
+    key = (
+        f"shop:{platform}:{store.pk}:{delivery_id}"
+        if delivery_id
+        else f"shop:{platform}:{store.pk}\n{body!r}"
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    with tenant_scope(store.tenant):
+        existing = InboundWebhook.objects.filter(tenant=store.tenant, digest=digest).first()
+        if existing is not None:
+            return Received(existing, duplicate=True)
+        try:
+            with transaction.atomic():
+                webhook = InboundWebhook.objects.create(
+                    tenant=store.tenant,
+                    source=f"shop:{platform}",
+                    store=store,
+                    topic=topic,
+                    headers={k: v for k, v in headers.items() if k in _KEPT},
+                    body=body.decode("utf-8"),
+                    digest=digest,
+                )
+        except IntegrityError:
+            return Received(
+                InboundWebhook.objects.get(tenant=store.tenant, digest=digest), duplicate=True
+            )
+    return Received(webhook, duplicate=False)
+
+
+def shop_webhook_process(webhook: InboundWebhook) -> int:
+    """Import the order a stored delivery carries (inside the tenant's scope). Returns parcels created."""
+    store = webhook.store
+    if store is None:
+        raise NotThisPayload("the store of this webhook was deleted")
+    payload = json.loads(webhook.body)
+    if webhook.source == "shop:shopify" and webhook.topic in SHOPIFY_FULFILLMENT_TOPICS:
+        order_id, fulfillment = shopify.fulfillment_from_payload(payload)
+        order = Order.objects.filter(store=store, external_id=order_id).first()
+        if order is None:
+            raise NotThisPayload(
+                f"order {order_id} is not known yet (its orders/create will bring it)"
+            )
+        current = OrderDTO(
+            external_id=order.external_id,
+            order_number=order.order_number,
+            customer_email=order.customer_email,
+            customer_name=order.customer_name,
+            locale=order.locale,
+            shipping_country=order.shipping_country,
+            shipping_postcode=order.shipping_postcode,
+            cancelled=order.cancelled_at is not None,
+            fulfillments=(fulfillment,),
+        )
+        return order_import(store=store, dto=current).shipments_created
+    parse = (
+        shopify.order_from_payload
+        if webhook.source == "shop:shopify"
+        else woocommerce.order_from_payload
+    )
+    dto = parse(payload)
+    if dto.cancelled:
+        Order.objects.filter(
+            store=store, external_id=dto.external_id, cancelled_at__isnull=True
+        ).update(cancelled_at=timezone.now())
+    return order_import(store=store, dto=dto).shipments_created
