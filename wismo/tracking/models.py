@@ -52,7 +52,12 @@ class ShopConnection(TenantOwned):
     credentials = EncryptedJSONField(default=dict, blank=True)
     webhook_secret = EncryptedTextField(blank=True, default="")
     is_active = models.BooleanField(default=True)
-    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="The newest order change a completed sync has seen."
+    )
+    # A sync in progress: where to resume after a crash, and the window it started with.
+    sync_cursor = models.CharField(max_length=2000, blank=True)
+    sync_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,7 +19,7 @@ from wismo.tracking.services.imports import order_import
 
 
 class Command(BaseCommand):
-    help = "Shop imports: import-csv STORE FILE."
+    help = "Shop imports: import-csv STORE FILE, sync STORE [--since DATE]."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -28,10 +28,47 @@ class Command(BaseCommand):
         )
         csv_parser.add_argument("store", type=int, help="the store's id")
         csv_parser.add_argument("file")
+        sync_parser = sub.add_parser("sync", help="Import orders changed on the shop's platform.")
+        sync_parser.add_argument("store", type=int, help="the store's id")
+        sync_parser.add_argument("--since", help="ISO date or time (default: since the last sync)")
 
     def handle(self, *args, action: str, **options):
         if action == "import-csv":
             self._import_csv(options["store"], options["file"])
+        elif action == "sync":
+            self._sync(options["store"], options.get("since"))
+
+    def _sync(self, store_id: int, since_text: str | None) -> None:
+        from datetime import UTC, datetime
+
+        from django.core.exceptions import ValidationError
+
+        from carriers.http import CarrierHTTPError
+        from wismo.tracking.services.sync import store_sync
+
+        store = self._store(store_id)
+        since = None
+        if since_text:
+            try:
+                since = datetime.fromisoformat(since_text)
+            except ValueError:
+                raise CommandError("--since must be an ISO date or time") from None
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        bar = tqdm(desc="pages", unit="page", disable=None, file=self.stderr._out)
+        with tenant_scope(store.tenant):
+            try:
+                report = store_sync(store=store, since=since, on_page=lambda _report: bar.update(1))
+            except (CarrierHTTPError, ValidationError, ValueError) as exc:
+                bar.close()
+                message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                raise CommandError(f"sync stopped: {message} (run it again to resume)") from None
+        bar.close()
+        for failure in report.failed:
+            self.stdout.write(f"failed {failure}")
+        self.stdout.write(
+            f"{report.pages} pages: {report.created} orders created, {report.updated} updated, "
+            f"{report.parcels} parcels created, {report.skipped} skipped, {len(report.failed)} failed"
+        )
 
     def _store(self, store_id: int) -> ShopConnection:
         # The command names the store before any tenant is known: a spelled-out, one-row lookup.
