@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from carriers import registry
 from carriers.statuses import SUBSTATUSES, Status
-from wismo.tracking.models import Shipment, TrackingEvent
+from wismo.tracking.models import Order, Shipment, TrackingEvent
 
 LOCALES = [code for code, _ in settings.LANGUAGES]
 
@@ -135,3 +135,65 @@ class ManualEventSerializer(serializers.Serializer):
                 {"occurred_at": "An event cannot happen in the future."}
             )
         return attrs
+
+
+class LineItemSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=255)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    sku = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True
+    )
+
+
+class OrderShipmentSerializer(serializers.Serializer):
+    tracking_number = serializers.CharField(max_length=100)
+    carrier = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    shipped_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    order_number = serializers.CharField(max_length=100)
+    external_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    customer_email = serializers.EmailField(required=False, allow_blank=True)
+    customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    locale = serializers.ChoiceField(choices=LOCALES, required=False, allow_blank=True)
+    shipping_country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    shipping_postcode = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    cancelled = serializers.BooleanField(required=False, default=False)
+    line_items = LineItemSerializer(many=True, required=False)
+    shipments = OrderShipmentSerializer(many=True, required=False)
+
+    def validate_shipments(self, value: list) -> list:
+        if len(value) > 50:
+            raise serializers.ValidationError("At most 50 shipments per order.")
+        return value
+
+    def validate_line_items(self, value: list) -> list:
+        if len(value) > 500:
+            raise serializers.ValidationError("At most 500 line items per order.")
+        return value
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    shipments = ShipmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "external_id",
+            "order_number",
+            "customer_email",
+            "customer_name",
+            "locale",
+            "shipping_country",
+            "shipping_postcode",
+            "line_items",
+            "placed_at",
+            "cancelled_at",
+            "shipments",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -22,13 +22,17 @@ from wismo.api.authentication import ApiPrincipal
 from wismo.api.serializers import (
     EventSerializer,
     ManualEventSerializer,
+    OrderCreateSerializer,
+    OrderSerializer,
     ShipmentCreateSerializer,
     ShipmentDetailSerializer,
     ShipmentSerializer,
 )
 from wismo.tracking import selectors
-from wismo.tracking.models import Shipment
+from wismo.tracking.importers.base import FulfillmentDTO, LineItemDTO, OrderDTO
+from wismo.tracking.models import Order, Shipment
 from wismo.tracking.services import polling
+from wismo.tracking.services.imports import api_store, order_import
 from wismo.tracking.services.shipments import (
     OrderData,
     order_upsert,
@@ -227,3 +231,79 @@ class ShipmentViewSet(
         )
         shipment = selectors.shipment_detail(shipment_id=shipment.pk)
         return Response(ShipmentDetailSerializer(shipment).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["orders"])
+class OrderViewSet(
+    TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Orders of custom shops, pushed with their parcels; idempotent by external id."""
+
+    pagination_class = NewestFirst
+    queryset = Order.objects.none()
+    serializer_class = OrderSerializer
+
+    def get_queryset(self):
+        return selectors.order_list()
+
+    def get_object(self) -> Order:
+        from rest_framework.exceptions import NotFound
+
+        try:
+            return selectors.order_list().get(pk=int(self.kwargs["pk"]))
+        except (Order.DoesNotExist, TypeError, ValueError):
+            raise NotFound() from None
+
+    @extend_schema(
+        request=OrderCreateSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        description="Create or update an order and its parcels. The order is identified by "
+        "`external_id` (else the `Idempotency-Key` header, else `order_number`): sending it again "
+        "updates it and returns 200.",
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        external_id = (
+            data.get("external_id")
+            or request.headers.get("Idempotency-Key", "")[:255]
+            or data["order_number"]
+        )
+        dto = OrderDTO(
+            external_id=external_id,
+            order_number=data["order_number"],
+            customer_email=data.get("customer_email", ""),
+            customer_name=data.get("customer_name", ""),
+            locale=data.get("locale", ""),
+            shipping_country=data.get("shipping_country", "").upper(),
+            shipping_postcode=data.get("shipping_postcode", ""),
+            cancelled=data.get("cancelled", False),
+            line_items=tuple(
+                LineItemDTO(
+                    i["title"],
+                    i["quantity"],
+                    i.get("sku", ""),
+                    str(i["price"]) if i.get("price") is not None else "",
+                )
+                for i in data.get("line_items", [])
+            ),
+            fulfillments=tuple(
+                FulfillmentDTO(
+                    external_id=f"api:{s['tracking_number']}",
+                    tracking_numbers=(s["tracking_number"],),
+                    carrier_name=s.get("carrier", ""),
+                    shipped_at=s.get("shipped_at"),
+                )
+                for s in data.get("shipments", [])
+            ),
+        )
+        outcome = order_import(store=api_store(tenant=self.tenant), dto=dto)
+        order = selectors.order_list().get(store__platform="api", external_id=external_id)
+        body = OrderSerializer(order).data
+        if outcome.problems:
+            body = {**body, "problems": outcome.problems}
+        return Response(
+            body, status=status.HTTP_201_CREATED if outcome.order_created else status.HTTP_200_OK
+        )

@@ -47,4 +47,4 @@ def shipment_detail(*, shipment_id: int) -> Shipment:
 
 
 def order_list() -> QuerySet[Order]:
-    return Order.objects.prefetch_related("shipments").order_by("-created_at", "-id")
+    return Order.objects.prefetch_related("shipments__tenant").order_by("-created_at", "-id")

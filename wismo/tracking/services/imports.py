@@ -16,7 +16,7 @@ from django.db import transaction
 from carriers import registry
 from carriers.names import slug_for_name
 from wismo.tracking.importers.base import OrderDTO
-from wismo.tracking.models import Shipment, ShopConnection
+from wismo.tracking.models import Platform, Shipment, ShopConnection
 from wismo.tracking.services.polling import poll_queue_sync
 from wismo.tracking.services.shipments import (
     OrderData,
@@ -34,6 +34,16 @@ class ImportOutcome:
     shipments_relinked: int = 0
     shipments_stopped: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+def api_store(*, tenant) -> ShopConnection:
+    """The tenant's store for orders pushed through the REST API (made on first use)."""
+    store = (
+        ShopConnection.objects.filter(tenant=tenant, platform=Platform.API).order_by("pk").first()
+    )
+    return store or ShopConnection.objects.create(
+        tenant=tenant, platform=Platform.API, name="REST API"
+    )
 
 
 def _carrier_slug(name: str) -> str | None:
