@@ -13,3 +13,11 @@ class HasTenantApiKey(BasePermission):
         if not isinstance(principal, ApiPrincipal):
             return False
         return request.method in SAFE_METHODS or principal.role in ("admin", "owner")
+
+
+class AdminKeyOnly(HasTenantApiKey):
+    """Settings (stores, credentials) are for admin keys only, even to read."""
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return isinstance(principal, ApiPrincipal) and principal.role in ("admin", "owner")

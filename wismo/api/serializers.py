@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from carriers import registry
 from carriers.statuses import SUBSTATUSES, Status
-from wismo.tracking.models import Order, Shipment, TrackingEvent
+from wismo.tracking.models import Order, Shipment, ShopConnection, TrackingEvent
 
 LOCALES = [code for code, _ in settings.LANGUAGES]
 
@@ -197,3 +197,58 @@ class OrderSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    """A store: its platform and connection fields; credentials and secret are write-only."""
+
+    credentials = serializers.DictField(write_only=True, required=False)
+    webhook_secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=500
+    )
+    has_credentials = serializers.SerializerMethodField()
+    has_webhook_secret = serializers.SerializerMethodField()
+    webhook_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ShopConnection
+        fields = [
+            "id",
+            "platform",
+            "name",
+            "shop_url",
+            "is_active",
+            "credentials",
+            "webhook_secret",
+            "has_credentials",
+            "has_webhook_secret",
+            "webhook_url",
+            "last_synced_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "last_synced_at", "created_at"]
+
+    def validate_credentials(self, value: dict) -> dict:
+        if len(value) > 20 or any(
+            not isinstance(v, str | int | float | bool) for v in value.values()
+        ):
+            raise serializers.ValidationError("Up to 20 plain key/value pairs.")
+        if sum(len(str(k)) + len(str(v)) for k, v in value.items()) > 4000:
+            raise serializers.ValidationError("Credentials are too long.")
+        return value
+
+    def validate_shop_url(self, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise serializers.ValidationError("Use the shop's https:// address.")
+        return value
+
+    def get_has_credentials(self, store: ShopConnection) -> bool:
+        return bool(store.credentials)
+
+    def get_has_webhook_secret(self, store: ShopConnection) -> bool:
+        return bool(store.webhook_secret)
+
+    def get_webhook_url(self, store: ShopConnection) -> str | None:
+        if store.platform not in ("shopify", "woocommerce"):
+            return None
+        return f"{settings.WISMO_BASE_URL}/hooks/{store.platform}/{store.pk}/"

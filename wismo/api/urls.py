@@ -2,12 +2,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from wismo.api.views import OrderViewSet, ShipmentViewSet
+from wismo.api.views import OrderViewSet, ShipmentViewSet, StoreViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("shipments", ShipmentViewSet, basename="shipment")
 router.register("orders", OrderViewSet, basename="order")
+router.register("stores", StoreViewSet, basename="store")
 
 urlpatterns = [
     path("", include(router.urls)),

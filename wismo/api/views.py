@@ -19,6 +19,7 @@ from carriers.base import CarrierEvent
 from carriers.statuses import Status
 from tenants.scoping import tenant_scope
 from wismo.api.authentication import ApiPrincipal
+from wismo.api.permissions import AdminKeyOnly
 from wismo.api.serializers import (
     EventSerializer,
     ManualEventSerializer,
@@ -27,10 +28,11 @@ from wismo.api.serializers import (
     ShipmentCreateSerializer,
     ShipmentDetailSerializer,
     ShipmentSerializer,
+    StoreSerializer,
 )
 from wismo.tracking import selectors
 from wismo.tracking.importers.base import FulfillmentDTO, LineItemDTO, OrderDTO
-from wismo.tracking.models import Order, Shipment
+from wismo.tracking.models import Order, Shipment, ShopConnection
 from wismo.tracking.services import polling
 from wismo.tracking.services.imports import api_store, order_import
 from wismo.tracking.services.shipments import (
@@ -307,3 +309,27 @@ class OrderViewSet(
         return Response(
             body, status=status.HTTP_201_CREATED if outcome.order_created else status.HTTP_200_OK
         )
+
+
+@extend_schema(tags=["stores"])
+class StoreViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """The tenant's stores. Credentials and webhook secrets are write-only: never shown again."""
+
+    serializer_class = StoreSerializer
+    permission_classes = [AdminKeyOnly]
+    queryset = ShopConnection.objects.none()
+    http_method_names = ["get", "post", "patch", "delete"]
+
+    def get_queryset(self):
+        return ShopConnection.objects.order_by("name", "id")
+
+    def get_object(self) -> ShopConnection:
+        from rest_framework.exceptions import NotFound
+
+        try:
+            return self.get_queryset().get(pk=int(self.kwargs["pk"]))
+        except (ShopConnection.DoesNotExist, TypeError, ValueError):
+            raise NotFound() from None
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.tenant)
