@@ -140,6 +140,30 @@ def json_body(response: requests.Response) -> object:
         ) from exc
 
 
+def oauth_token(
+    response: requests.Response, carrier: str, *, default_expiry: float = 0.0
+) -> tuple[str, float]:
+    """(access_token, expires_in seconds) of an OAuth client-credentials answer.
+
+    A 4xx means the merchant's client id or secret is refused (terminal); a 2xx without a
+    token is a malformed answer (transient).
+    """
+    if response.status_code >= 400:
+        raise TerminalError(
+            f"{carrier} refused the OAuth client (HTTP {response.status_code})",
+            status=response.status_code,
+        )
+    document = json_body(response)
+    token = document.get("access_token") if isinstance(document, dict) else None
+    if not token:
+        raise MalformedResponse(f"{carrier} token response without access_token")
+    try:
+        expires_in = float(document.get("expires_in") or default_expiry)
+    except (TypeError, ValueError):
+        expires_in = default_expiry
+    return str(token), expires_in
+
+
 class TokenCache:
     """OAuth access tokens by key (carrier + account), kept until a minute before they expire."""
 

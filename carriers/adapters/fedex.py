@@ -43,7 +43,13 @@ from carriers.base import (
     clean_number,
 )
 from carriers.codes import fold, guess_from_text, map_code
-from carriers.http import HttpClient, MalformedResponse, TerminalError, json_body, tokens
+from carriers.http import (
+    HttpClient,
+    MalformedResponse,
+    json_body,
+    oauth_token,
+    tokens,
+)
 from carriers.tz import localize, zone_for
 
 # FedEx tracking status codes (eventType / latestStatusDetail.code) -> (status, substatus), from
@@ -348,20 +354,7 @@ class FedexAdapter(CarrierAdapter):
             },
             headers={"Accept": "application/json"},
         )
-        if response.status_code >= 400:
-            raise TerminalError(
-                f"FedEx refused the OAuth client (HTTP {response.status_code})",
-                status=response.status_code,
-            )
-        document = json_body(response)
-        token = document.get("access_token") if isinstance(document, dict) else None
-        if not token:
-            raise MalformedResponse("FedEx token response without access_token")
-        try:
-            expires_in = float(document.get("expires_in") or 0)
-        except (TypeError, ValueError):
-            expires_in = 0.0
-        return str(token), expires_in
+        return oauth_token(response, "FedEx")
 
     def _with_token(self, credentials: dict, http: HttpClient, call):
         return tokens.call_with(
