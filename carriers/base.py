@@ -97,6 +97,30 @@ class TrackingBatch:
 _SPACES = re.compile(r"[\s-]+")
 
 
+def answers_for(parsed: TrackingBatch, numbers: list[str], missing: str) -> TrackingBatch:
+    """The parsed answer kept to the numbers asked, once each, errors under the number as asked;
+    a number the carrier said nothing about becomes a ``not_found`` error with ``missing``."""
+    wanted = {clean_number(number): number for number in numbers}
+    seen: set[str] = set()
+    batch = TrackingBatch()
+    for result in parsed.results:
+        if result.tracking_number in wanted and result.tracking_number not in seen:
+            seen.add(result.tracking_number)
+            batch.results.append(result)
+    for error in parsed.errors:
+        if error.tracking_number in wanted and error.tracking_number not in seen:
+            seen.add(error.tracking_number)
+            batch.errors.append(
+                TrackingError(
+                    wanted[error.tracking_number], error.code, error.message, error.transient
+                )
+            )
+    for cleaned, number in wanted.items():
+        if cleaned not in seen:
+            batch.errors.append(TrackingError(number, "not_found", missing))
+    return batch
+
+
 def clean_number(value: str) -> str:
     """A tracking number without spaces or dashes, upper case (how carriers compare them)."""
     return _SPACES.sub("", value).upper()

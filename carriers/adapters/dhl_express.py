@@ -29,7 +29,6 @@ the per-event GMT offset field (``GMTOffset``/``gmtOffset`` are used when presen
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import uuid
@@ -43,6 +42,7 @@ from carriers.base import (
     TrackingBatch,
     TrackingError,
     TrackingResult,
+    answers_for,
     clean_number,
 )
 from carriers.codes import guess_from_text, map_code
@@ -336,24 +336,7 @@ class DhlExpressAdapter(CarrierAdapter):
             parsed = self.parse(response.content)
         except NotThisFormat as exc:
             raise MalformedResponse(f"MyDHL answered an unexpected body: {exc}") from exc
-        wanted = {clean_number(number): number for number in numbers}
-        seen: set[str] = set()
-        for result in parsed.results:
-            if result.tracking_number in wanted and result.tracking_number not in seen:
-                seen.add(result.tracking_number)
-                batch.results.append(result)
-        for error in parsed.errors:
-            if error.tracking_number in wanted and error.tracking_number not in seen:
-                seen.add(error.tracking_number)
-                number = wanted[error.tracking_number]
-                batch.errors.append(dataclasses.replace(error, tracking_number=number))
-        for cleaned, number in wanted.items():
-            if cleaned not in seen:
-                batch.errors.append(
-                    TrackingError(
-                        number, "not_found", "DHL Express has no shipment with this number"
-                    )
-                )
+        batch.extend(answers_for(parsed, numbers, "DHL Express has no shipment with this number"))
         return batch
 
 

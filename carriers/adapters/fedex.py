@@ -40,6 +40,7 @@ from carriers.base import (
     TrackingBatch,
     TrackingError,
     TrackingResult,
+    answers_for,
     clean_number,
 )
 from carriers.codes import fold, guess_from_text, map_code
@@ -406,23 +407,7 @@ class FedexAdapter(CarrierAdapter):
             parsed = self.parse(response.content)
         except NotThisFormat as exc:
             raise MalformedResponse(f"FedEx answered an unexpected body: {exc}") from exc
-        wanted = {clean_number(n): n for n in numbers}
-        seen: set[str] = set()
-        for result in parsed.results:
-            if result.tracking_number in wanted and result.tracking_number not in seen:
-                seen.add(result.tracking_number)
-                batch.results.append(result)
-        for error in parsed.errors:
-            if error.tracking_number in wanted and error.tracking_number not in seen:
-                seen.add(error.tracking_number)
-                batch.errors.append(
-                    dataclasses.replace(error, tracking_number=wanted[error.tracking_number])
-                )
-        for cleaned, number in wanted.items():
-            if cleaned not in seen:
-                batch.errors.append(
-                    TrackingError(number, "not_found", "FedEx returned nothing for this number")
-                )
+        batch.extend(answers_for(parsed, numbers, "FedEx returned nothing for this number"))
         return batch
 
 
