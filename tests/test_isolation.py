@@ -29,6 +29,7 @@ from wismo.tracking import tasks
 from wismo.tracking.models import (
     InboundWebhook,
     PollQueue,
+    PrivacyRequest,
     Shipment,
     ShipmentStatusChange,
     TrackingEvent,
@@ -63,6 +64,7 @@ UPDATES = {
     "tenants.ApiKey": ("name", "Renamed by B"),
     "tracking.InboundWebhook": ("error", "Touched by B"),
     "tracking.PollQueue": ("carrier", "touched-by-b"),
+    "tracking.PrivacyRequest": ("external_id", "touched-by-b"),
 }
 
 
@@ -119,7 +121,15 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
         queued = PollQueue.objects.create(
             tenant=tenant, shipment=shipment, carrier="sandbox", due_at=shipment.created_at
         )
+        privacy = PrivacyRequest.objects.create(
+            tenant=tenant,
+            store=store,
+            kind=PrivacyRequest.Kind.DATA_REQUEST,
+            customer_email=f"shopper@{low}.example",
+            export={"orders": [{"customer_name": f"{tag} Shopper"}]},
+        )
         return {
+            "tracking.PrivacyRequest": privacy,
             "tracking.PollQueue": queued,
             "tracking.ShopConnection": store,
             "tracking.CarrierAccount": account,

@@ -16,6 +16,7 @@ from wismo.tracking.models import (
     CarrierAccount,
     InboundWebhook,
     Order,
+    PrivacyRequest,
     Shipment,
     ShipmentStatusChange,
     ShopConnection,
@@ -195,6 +196,42 @@ class InboundWebhookAdmin(TenantAdmin):
                 kwargs={"tenant_id": tenant_id, "webhook_id": webhook_id}
             )
         self.message_user(request, f"{len(rows)} webhooks queued for processing.")
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(TenantAdmin):
+    """Shoppers' data exports and erasures: read-only records of what was done."""
+
+    list_display = ("kind", "tenant", "store", "external_id", "created_at", "completed_at")
+    list_filter = ("tenant", "kind")
+    readonly_fields = (
+        "kind",
+        "store",
+        "external_id",
+        "customer_email",
+        "order_external_ids",
+        "export_document",
+        "summary",
+        "created_at",
+        "completed_at",
+    )
+    exclude = ("export",)
+
+    @admin.display(description="Export (hand this to the shopper)")
+    def export_document(self, obj: PrivacyRequest) -> str:
+        import json
+
+        from django.utils.html import format_html
+
+        if not obj.export:
+            return "-"
+        return format_html("<pre>{}</pre>", json.dumps(obj.export, indent=2, ensure_ascii=False))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(UnmappedCarrierCode)

@@ -356,3 +356,43 @@ class InboundWebhook(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.source} {self.received_at:%Y-%m-%d %H:%M} {self.state}"
+
+
+class PrivacyRequest(TenantOwned):
+    """A shopper's privacy request from a shop platform (GDPR/CCPA), and what wismo did about it.
+
+    Shopify sends ``customers/data_request`` (the merchant must hand the shopper what we hold:
+    ``export`` keeps it, encrypted, for the merchant to download), ``customers/redact`` (erase
+    one shopper's personal data) and ``shop/redact`` (erase everything of an uninstalled shop).
+    The row itself holds no personal data except the export and the email it concerns, which
+    a redaction of that shopper clears too.
+    """
+
+    class Kind(models.TextChoices):
+        DATA_REQUEST = "data_request", "Shopper data export"
+        CUSTOMER_REDACT = "customer_redact", "Shopper data erasure"
+        SHOP_REDACT = "shop_redact", "Store data erasure"
+
+    store = models.ForeignKey(
+        ShopConnection,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="privacy_requests",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="The platform's request id, when it sends one."
+    )
+    customer_email = EncryptedTextField(blank=True, default="")
+    order_external_ids = models.JSONField(default=list, blank=True)
+    export = EncryptedJSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="What was found or erased.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d}"

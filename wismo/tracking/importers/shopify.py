@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,6 +98,65 @@ def fulfillment_from_payload(payload: dict) -> tuple[str, FulfillmentDTO]:
     if "tracking_numbers" not in fulfillment and "tracking_number" not in fulfillment:
         raise NotThisPayload("no tracking fields: not a Shopify fulfillment")
     return order_id, _fulfillment(fulfillment)
+
+
+PRIVACY_TOPICS = {
+    "customers/data_request": "data_request",
+    "customers/redact": "customer_redact",
+    "shop/redact": "shop_redact",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyRequestDTO:
+    """One of Shopify's mandatory compliance webhooks, read.
+
+    ``customers/data_request``: ``{shop_id, shop_domain, orders_requested[], customer{id, email,
+    phone}, data_request{id}}``; ``customers/redact``: the same with ``orders_to_redact[]`` and
+    no ``data_request``; ``shop/redact``: ``{shop_id, shop_domain}`` 48 hours after uninstall.
+    """
+
+    kind: str  # data_request | customer_redact | shop_redact
+    shop_domain: str
+    customer_email: str = ""
+    order_ids: tuple[str, ...] = ()
+    request_id: str = ""
+
+
+def privacy_request_from_payload(topic: str, payload: dict) -> PrivacyRequestDTO:
+    """A compliance webhook body; ``NotThisPayload`` unless it has what erasing needs.
+
+    A customer request must name the shopper (an email or orders): erasing "everyone" because
+    a body came without a customer would be the worst possible reading of a broken payload.
+    """
+    kind = PRIVACY_TOPICS.get(topic)
+    if kind is None:
+        raise NotThisPayload(f"not a compliance topic: {topic!r}")
+    if not isinstance(payload, dict):
+        raise NotThisPayload("not a JSON object")
+    domain = _text(payload.get("shop_domain")).lower()
+    if not domain or payload.get("shop_id") in (None, ""):
+        raise NotThisPayload("no shop_id and shop_domain")
+    if kind == "shop_redact":
+        return PrivacyRequestDTO(kind=kind, shop_domain=domain)
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        raise NotThisPayload("no customer object")
+    orders_key = "orders_requested" if kind == "data_request" else "orders_to_redact"
+    raw_orders = payload.get(orders_key, [])
+    if not isinstance(raw_orders, list):
+        raise NotThisPayload(f"{orders_key} is not a list")
+    order_ids = tuple(dict.fromkeys(i for i in (_id(o) for o in raw_orders) if i))
+    email = _text(customer.get("email")).lower()
+    if not email and not order_ids:
+        raise NotThisPayload("names neither the customer's email nor any order")
+    return PrivacyRequestDTO(
+        kind=kind,
+        shop_domain=domain,
+        customer_email=email,
+        order_ids=order_ids,
+        request_id=_id(_dict(payload.get("data_request")).get("id")),
+    )
 
 
 def verify_webhook(raw_body: bytes, hmac_header: str, secret: str) -> None:

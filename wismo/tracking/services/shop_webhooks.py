@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,6 +20,7 @@ from tenants.scoping import all_tenants, tenant_scope
 from wismo.tracking.importers import shopify, woocommerce
 from wismo.tracking.importers.base import NotThisPayload, OrderDTO, SignatureMismatch
 from wismo.tracking.models import InboundWebhook, Order, Platform, ShopConnection
+from wismo.tracking.services import privacy
 from wismo.tracking.services.imports import order_import
 from wismo.tracking.services.webhooks import MAX_BODY_BYTES, Received, WebhookRejected
 
@@ -47,20 +49,34 @@ class Ping(Exception):
     """WooCommerce's unsigned creation ping: answered 200, nothing stored."""
 
 
-def _store(platform: str, store_id: int) -> ShopConnection:
+def _store(platform: str, store_id: int, *, active: bool = True) -> ShopConnection:
     # The URL names the store before any tenant is known: a spelled-out, single-row lookup.
+    # Compliance webhooks still reach a paused store: erasure must not depend on it being on.
     with all_tenants():
-        store = (
-            ShopConnection.objects.select_related("tenant")
-            .filter(pk=store_id, platform=platform, is_active=True, tenant__is_active=True)
-            .first()
+        stores = ShopConnection.objects.select_related("tenant").filter(
+            pk=store_id, platform=platform, tenant__is_active=True
         )
+        store = (stores.filter(is_active=True) if active else stores).first()
     if store is None:
         raise WebhookRejected(404, "Not found.")
     return store
 
 
-def _check(platform: str, body: bytes, headers: dict[str, str], secret: str) -> tuple[str, str]:
+def _check_shop_domain(store: ShopConnection, domain: str) -> None:
+    """An erasure for another shop than this store's must not run here (a mixed-up secret)."""
+    own = (
+        urlsplit(
+            store.shop_url if "://" in store.shop_url else f"https://{store.shop_url}"
+        ).hostname
+        or ""
+    ).lower()
+    if own.endswith(".myshopify.com") and domain.endswith(".myshopify.com") and own != domain:
+        raise WebhookRejected(400, f"This webhook is for {domain}, not this store.")
+
+
+def _check(
+    platform: str, body: bytes, headers: dict[str, str], secret: str, store: ShopConnection
+) -> tuple[str, str]:
     """(topic, dedupe id) of a verified, well-formed delivery; raises WebhookRejected."""
     try:
         if platform == Platform.SHOPIFY:
@@ -78,7 +94,10 @@ def _check(platform: str, body: bytes, headers: dict[str, str], secret: str) -> 
     if platform == Platform.SHOPIFY:
         topic = headers.get("x-shopify-topic", "")
         try:
-            if topic in SHOPIFY_FULFILLMENT_TOPICS:
+            if topic in shopify.PRIVACY_TOPICS:
+                request = shopify.privacy_request_from_payload(topic, payload)
+                _check_shop_domain(store, request.shop_domain)
+            elif topic in SHOPIFY_FULFILLMENT_TOPICS:
                 shopify.fulfillment_from_payload(payload)
             elif topic in SHOPIFY_ORDER_TOPICS:
                 shopify.order_from_payload(payload)
@@ -99,14 +118,17 @@ def shop_webhook_receive(
     *, platform: str, store_id: int, body: bytes, headers: dict[str, str]
 ) -> Received:
     """Verify and store one delivery; WebhookRejected (404/401/413/400) stores nothing, Ping too."""
-    store = _store(platform, store_id)
+    privacy = platform == Platform.SHOPIFY and (
+        headers.get("x-shopify-topic", "") in shopify.PRIVACY_TOPICS
+    )
+    store = _store(platform, store_id, active=not privacy)
     if platform == Platform.WOOCOMMERCE and woocommerce.is_ping(body, headers):
         raise Ping()
     if len(body) > MAX_BODY_BYTES:
         raise WebhookRejected(413, "Body too large.")
     if not store.webhook_secret:
         raise WebhookRejected(401, "This store has no webhook secret configured.")
-    topic, delivery_id = _check(platform, body, headers, store.webhook_secret)
+    topic, delivery_id = _check(platform, body, headers, store.webhook_secret, store)
     # The platform's delivery id makes a redelivery (same id, maybe re-serialized) a no-op.
     key = (
         f"shop:{platform}:{store.pk}:{delivery_id}"
@@ -142,6 +164,9 @@ def shop_webhook_process(webhook: InboundWebhook) -> int:
     if store is None:
         raise NotThisPayload("the store of this webhook was deleted")
     payload = json.loads(webhook.body)
+    if webhook.source == "shop:shopify" and webhook.topic in shopify.PRIVACY_TOPICS:
+        _privacy_process(webhook, shopify.privacy_request_from_payload(webhook.topic, payload))
+        return 0
     if webhook.source == "shop:shopify" and webhook.topic in SHOPIFY_FULFILLMENT_TOPICS:
         order_id, fulfillment = shopify.fulfillment_from_payload(payload)
         order = Order.objects.filter(store=store, external_id=order_id).first()
@@ -172,3 +197,26 @@ def shop_webhook_process(webhook: InboundWebhook) -> int:
             store=store, external_id=dto.external_id, cancelled_at__isnull=True
         ).update(cancelled_at=timezone.now())
     return order_import(store=store, dto=dto).shipments_created
+
+
+def _privacy_process(webhook: InboundWebhook, request: shopify.PrivacyRequestDTO) -> None:
+    store, reference = webhook.store, request.request_id or webhook.digest[:16]
+    if request.kind == "shop_redact":
+        privacy.store_redact(store=store, external_id=reference, keep_webhook=webhook.pk)
+        return
+    if request.kind == "data_request":
+        privacy.customer_data_export(
+            store=store,
+            email=request.customer_email,
+            order_ids=request.order_ids,
+            external_id=reference,
+        )
+    else:
+        privacy.customer_redact(
+            store=store,
+            email=request.customer_email,
+            order_ids=request.order_ids,
+            external_id=reference,
+        )
+    # The request's own body names the shopper: keep only what the audit needs.
+    webhook.body = "{}"

@@ -178,5 +178,6 @@ def _process_shop(webhook: InboundWebhook) -> dict[str, int]:
         "",
         timezone.now(),
     )
-    webhook.save(update_fields=["state", "error", "processed_at", "attempts"])
+    # body too: a compliance request blanks its own body once done (it names the shopper).
+    webhook.save(update_fields=["state", "error", "processed_at", "attempts", "body"])
     return {"events": 0, "shipments": created}
