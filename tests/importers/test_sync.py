@@ -94,7 +94,8 @@ def test_the_next_sync_asks_only_for_newer_changes(store, shop_server):
     assert first.query["updated_at_min"] == ["2026-11-01T08:07:00Z"]
 
 
-def test_a_crash_mid_sync_resumes_at_the_page_it_was_on(store, shop_server):
+def test_a_crash_mid_sync_resumes_at_the_page_it_was_on(store, shop_server, monkeypatch):
+    monkeypatch.setattr("wismo.tracking.services.sync.MAX_RETRIES", 0)
     shop_server.fail_next(503)  # the very first request fails: nothing imported, nothing saved
     with pytest.raises(CommandError, match="run it again to resume"):
         sync(store)
@@ -134,3 +135,55 @@ def test_refused_credentials_stop_the_sync_with_a_clear_message(store, shop_serv
     with pytest.raises(CommandError, match="credentials refused"):
         sync(store)
     assert ShopConnection.objects.get(pk=store.pk).last_synced_at is None
+
+
+def test_rate_limits_and_outages_are_waited_out_as_the_platform_asks(store, shop_server):
+    from wismo.tracking.services.sync import store_sync
+
+    shop_server.fail_next(429, headers={"Retry-After": "2.0"})
+    shop_server.fail_next(503)
+    waits = []
+
+    report = store_sync(store=store, sleep=waits.append)
+
+    assert waits == [2.0, 2.0]  # Shopify's Retry-After, then the second step of the backoff
+    assert report.retries == 2 and report.created == 8
+
+
+def test_a_platform_that_stays_down_stops_the_sync_after_bounded_retries(store, shop_server):
+    from carriers.http import TransientError
+    from wismo.tracking.services.sync import MAX_RETRIES, store_sync
+
+    for _ in range(MAX_RETRIES + 1):
+        shop_server.fail_next(502)
+    waits = []
+
+    with pytest.raises(TransientError):
+        store_sync(store=store, sleep=waits.append)
+
+    assert len(waits) == MAX_RETRIES and max(waits) <= 120
+
+
+def test_a_nearly_full_request_bucket_slows_the_sync_before_shopify_refuses(store, shop_server):
+    from carriers.http import HttpClient
+    from wismo.tracking.importers.shopify import ShopifyClient, bucket_pause
+
+    assert bucket_pause("10/40") == 0.0
+    assert bucket_pause("39/40") == pytest.approx(1.5)  # 3 over the headroom, leaking 2/s
+    assert bucket_pause("396/400") == 0.0 and bucket_pause("400/400") == pytest.approx(0.2)
+    assert bucket_pause("garbage") == 0.0 and bucket_pause("") == 0.0
+
+    original = shop_server.routes[0][2]
+
+    def busy(request):
+        reply = original(request)
+        reply.headers["X-Shopify-Shop-Api-Call-Limit"] = "40/40"
+        return reply
+
+    shop_server.route("GET", r"/orders\.json$", busy)
+    waits = []
+    client = ShopifyClient(shop_server.url, "shpat_test", HttpClient(), sleep=waits.append)
+    page = client.orders_page(None, None)
+    client.orders_page(None, page.next_cursor)
+
+    assert waits == [pytest.approx(2.0)]

@@ -8,16 +8,21 @@ Network calls happen outside the per-order transactions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 
-from carriers.http import HttpClient
+from carriers.http import HttpClient, TransientError
 from wismo.tracking.importers import shopify, woocommerce
+from wismo.tracking.importers.base import Page
 from wismo.tracking.models import Platform, ShopConnection
 from wismo.tracking.services.imports import order_import
+
+MAX_RETRIES = 6
+MAX_WAIT_SECONDS = 120.0
 
 
 @dataclass(slots=True)
@@ -27,7 +32,21 @@ class SyncReport:
     updated: int = 0
     parcels: int = 0
     skipped: int = 0
+    retries: int = 0
     failed: list[str] = field(default_factory=list)
+
+
+def _with_retries(call: Callable[..., Page], args: tuple, report: SyncReport, sleep) -> Page:
+    for attempt in range(MAX_RETRIES + 1):
+        try:
+            return call(*args)
+        except TransientError as exc:
+            if attempt == MAX_RETRIES:
+                raise
+            wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
+            report.retries += 1
+            sleep(min(max(wait, 0.0), MAX_WAIT_SECONDS))
+    raise AssertionError("unreachable")
 
 
 def store_client(store: ShopConnection, http: HttpClient):
@@ -51,8 +70,14 @@ def store_sync(
     since: datetime | None = None,
     http: HttpClient | None = None,
     on_page: Callable[[SyncReport], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SyncReport:
-    """Sync orders changed since ``since`` (default: the last sync's high-water mark)."""
+    """Sync orders changed since ``since`` (default: the last sync's high-water mark).
+
+    A transient failure (429, 5xx, timeout) is retried after the platform's Retry-After or a
+    growing backoff; past ``MAX_RETRIES`` it is raised, and the next run resumes at the page
+    it stopped on.
+    """
     client = store_client(store, http or HttpClient())
     report = SyncReport()
     if store.sync_cursor:  # resume an interrupted sync exactly where it stopped
@@ -61,7 +86,7 @@ def store_sync(
         window, cursor = since or store.last_synced_at, None
     high_water = store.last_synced_at
     while True:
-        page = client.orders_page(window, cursor)
+        page = _with_retries(client.orders_page, (window, cursor), report, sleep)
         report.pages += 1
         for dto in page.orders:
             try:
