@@ -235,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wismo.tracking.tasks.relay_inbound_webhooks",
         "schedule": 60,
     },
+    "import-due-stores": {
+        "task": "wismo.tracking.tasks.import_due_stores",
+        "schedule": 60,
+    },
 }
 
 # --- Auth, i18n, static -------------------------------------------------------------------------

@@ -187,3 +187,68 @@ def test_a_nearly_full_request_bucket_slows_the_sync_before_shopify_refuses(stor
     client.orders_page(None, page.next_cursor)
 
     assert waits == [pytest.approx(2.0)]
+
+
+# -- scheduled syncs ----------------------------------------------------------------------------
+
+
+def test_scheduled_syncs_come_due_by_platform_and_back_off_after_refused_credentials(scope_a):
+    from wismo.tracking.services.sync import stores_due_for_sync
+
+    now = T0 + timedelta(days=1)
+
+    def make(platform, **fields):
+        return ShopConnectionFactory(tenant=scope_a, platform=platform, **fields).pk
+
+    never = make("magento")
+    fresh = make("prestashop", sync_attempted_at=now - timedelta(minutes=2))
+    stale = make("prestashop", sync_attempted_at=now - timedelta(minutes=6))
+    webhooks_cover = make("shopify", sync_attempted_at=now - timedelta(minutes=30))
+    safety_net = make("woocommerce", sync_attempted_at=now - timedelta(minutes=61))
+    refused = make(
+        "magento", sync_attempted_at=now - timedelta(hours=1), sync_error="refused: HTTP 401"
+    )
+    running = make("magento", sync_started_at=now - timedelta(minutes=3))
+    make("csv")
+    make("magento", is_active=False)
+
+    due = {store for _tenant, store in stores_due_for_sync(now=now)}
+
+    assert due == {never, stale, safety_net}
+    assert not due & {fresh, webhooks_cover, refused, running}
+
+
+def test_a_scheduled_sync_records_success_and_failure_for_the_merchant(store, shop_server):
+    from wismo.tracking.services.sync import store_sync_scheduled
+
+    report = store_sync_scheduled(store_id=store.pk)
+    store.refresh_from_db()
+    assert report.created == 8
+    assert store.sync_error == "" and store.sync_attempted_at and store.sync_started_at is None
+
+    shop_server.fail_next(401)
+    assert store_sync_scheduled(store_id=store.pk) is None
+    store.refresh_from_db()
+    assert store.sync_error.startswith("refused: ") and store.sync_started_at is None
+
+
+def test_a_store_already_syncing_is_not_synced_twice(store, shop_server):
+    from django.utils import timezone
+
+    from wismo.tracking.services.sync import store_sync_scheduled
+
+    ShopConnection.objects.filter(pk=store.pk).update(sync_started_at=timezone.now())
+
+    assert store_sync_scheduled(store_id=store.pk) is None
+    assert shop_server.requests == []
+
+
+def test_beat_enqueues_one_import_task_per_due_store(scope_a, monkeypatch):
+    from wismo.tracking import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.import_store, "apply_async", lambda kwargs: sent.append(kwargs))
+    store = ShopConnectionFactory(tenant=scope_a, platform="magento")
+
+    assert tasks.import_due_stores() == 1
+    assert sent == [{"tenant_id": scope_a.pk, "store_id": store.pk}]

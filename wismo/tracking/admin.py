@@ -64,9 +64,11 @@ class SecretsForm(forms.ModelForm):
 class ShopConnectionAdmin(TenantAdmin):
     form = SecretsForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ("name", "platform", "tenant", "is_active", "last_synced_at")
+    list_display = ("name", "platform", "tenant", "is_active", "last_synced_at", "sync_error")
     list_filter = ("tenant", "platform", "is_active")
     search_fields = ("name", "shop_url")
+    readonly_fields = ("last_synced_at", "sync_attempted_at", "sync_started_at", "sync_error")
+    exclude = ("sync_cursor", "sync_since")
 
 
 @admin.register(CarrierAccount)

@@ -58,6 +58,11 @@ class ShopConnection(TenantOwned):
     # A sync in progress: where to resume after a crash, and the window it started with.
     sync_cursor = models.CharField(max_length=2000, blank=True)
     sync_since = models.DateTimeField(null=True, blank=True)
+    # Scheduled syncs: a lease so that two workers never sync one store at once, when the
+    # last one ran, and why it failed (shown to the merchant; empty when it worked).
+    sync_started_at = models.DateTimeField(null=True, blank=True)
+    sync_attempted_at = models.DateTimeField(null=True, blank=True)
+    sync_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import polling, webhooks
+from wismo.tracking.services import polling, sync, webhooks
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -52,3 +52,25 @@ def relay_inbound_webhooks() -> int:
             kwargs={"tenant_id": tenant_id, "webhook_id": webhook_id}
         )
     return len(pending)
+
+
+@shared_task(name="wismo.tracking.tasks.import_due_stores", ignore_result=True)
+def import_due_stores() -> int:
+    """Beat: enqueue the scheduled order sync of every store whose turn it is."""
+    due = sync.stores_due_for_sync()
+    for tenant_id, store_id in due:
+        import_store.apply_async(kwargs={"tenant_id": tenant_id, "store_id": store_id})
+    return len(due)
+
+
+@shared_task(
+    base=TenantTask,
+    name="wismo.tracking.tasks.import_store",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def import_store(*, tenant_id: int, store_id: int) -> dict | None:
+    """One store's sync. Idempotent: a lease stops a second copy, imports are upserts."""
+    report = sync.store_sync_scheduled(store_id=store_id)
+    return None if report is None else {"pages": report.pages, "created": report.created}

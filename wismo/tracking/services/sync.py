@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
 
-from carriers.http import HttpClient, TransientError
+from carriers.http import CarrierHTTPError, HttpClient, TerminalError, TransientError
+from tenants.scoping import all_tenants
 from wismo.tracking.importers import shopify, woocommerce
 from wismo.tracking.importers.base import Page
 from wismo.tracking.models import Platform, ShopConnection
@@ -109,4 +112,72 @@ def store_sync(
             break
     store.last_synced_at = high_water
     store.save(update_fields=["last_synced_at", "updated_at"])
+    return report
+
+
+# -- scheduled syncs -----------------------------------------------------------------------------
+
+# Platforms with an order API. Shopify and WooCommerce push changes by webhook, so their sync
+# is a safety net for missed deliveries; Magento Open Source and PrestaShop have no webhooks,
+# so their sync is how shipments arrive at all.
+SYNC_MINUTES = {
+    Platform.SHOPIFY: 60,
+    Platform.WOOCOMMERCE: 60,
+    Platform.MAGENTO: 5,
+    Platform.PRESTASHOP: 5,
+}
+TERMINAL_RETRY = timedelta(hours=6)  # refused credentials: do not hammer the shop
+LEASE = timedelta(minutes=30)
+TERMINAL_PREFIX = "refused: "
+
+
+def stores_due_for_sync(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """``(tenant_id, store_id)`` of active API stores whose scheduled sync is due (all tenants)."""
+    now = now or timezone.now()
+    due = []
+    with all_tenants():
+        stores = ShopConnection.objects.filter(
+            platform__in=list(SYNC_MINUTES), is_active=True, tenant__is_active=True
+        ).exclude(sync_started_at__gt=now - LEASE)
+        for tenant_id, store_id, platform, attempted, error in stores.values_list(
+            "tenant_id", "id", "platform", "sync_attempted_at", "sync_error"
+        ):
+            wait = timedelta(minutes=SYNC_MINUTES[platform])
+            if error.startswith(TERMINAL_PREFIX):
+                wait = TERMINAL_RETRY
+            if attempted is None or attempted <= now - wait:
+                due.append((tenant_id, store_id))
+    return due
+
+
+def store_sync_scheduled(*, store_id: int, http: HttpClient | None = None) -> SyncReport | None:
+    """Run one store's scheduled sync under a lease; None when another worker holds it.
+
+    Failures are recorded on the store for the merchant (``sync_error``) instead of raised:
+    the next tick retries, and the saved cursor makes it resume where this one stopped.
+    """
+    now = timezone.now()
+    claimed = (
+        ShopConnection.objects.filter(pk=store_id, is_active=True)
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lte=now - LEASE))
+        .update(sync_started_at=now)
+    )
+    if not claimed:
+        return None
+    store = ShopConnection.objects.get(pk=store_id)
+
+    def renew(_report: SyncReport) -> None:
+        ShopConnection.objects.filter(pk=store_id).update(sync_started_at=timezone.now())
+
+    error, report = "", None
+    try:
+        report = store_sync(store=store, http=http, on_page=renew)
+    except TerminalError as exc:
+        error = f"{TERMINAL_PREFIX}{exc}"
+    except (CarrierHTTPError, ValidationError, ValueError) as exc:
+        error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    finally:
+        ShopConnection.objects.filter(pk=store_id).update(
+            sync_started_at=None, sync_attempted_at=timezone.now(), sync_error=error[:2000]
+        )
     return report
