@@ -220,6 +220,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "wismo.tracking.tasks.poll_*": {"queue": "poll"},
     "wismo.tracking.tasks.import_*": {"queue": "import"},
+    "wismo.tracking.tasks.write_back_*": {"queue": "import"},
     "notifications.tasks.*": {"queue": "notify"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -237,6 +238,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "import-due-stores": {
         "task": "wismo.tracking.tasks.import_due_stores",
+        "schedule": 60,
+    },
+    "write-back-due": {
+        "task": "wismo.tracking.tasks.write_back_due",
         "schedule": 60,
     },
 }

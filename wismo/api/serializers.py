@@ -223,10 +223,21 @@ class StoreSerializer(serializers.ModelSerializer):
             "has_credentials",
             "has_webhook_secret",
             "webhook_url",
+            "write_back",
             "last_synced_at",
+            "sync_attempted_at",
+            "sync_error",
+            "write_back_error",
             "created_at",
         ]
-        read_only_fields = ["id", "last_synced_at", "created_at"]
+        read_only_fields = [
+            "id",
+            "last_synced_at",
+            "sync_attempted_at",
+            "sync_error",
+            "write_back_error",
+            "created_at",
+        ]
 
     def validate_credentials(self, value: dict) -> dict:
         if len(value) > 20 or any(

@@ -67,8 +67,14 @@ class ShopConnectionAdmin(TenantAdmin):
     list_display = ("name", "platform", "tenant", "is_active", "last_synced_at", "sync_error")
     list_filter = ("tenant", "platform", "is_active")
     search_fields = ("name", "shop_url")
-    readonly_fields = ("last_synced_at", "sync_attempted_at", "sync_started_at", "sync_error")
-    exclude = ("sync_cursor", "sync_since")
+    readonly_fields = (
+        "last_synced_at",
+        "sync_attempted_at",
+        "sync_started_at",
+        "sync_error",
+        "write_back_error",
+    )
+    exclude = ("sync_cursor", "sync_since", "write_back_cursor")
 
 
 @admin.register(CarrierAccount)

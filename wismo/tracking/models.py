@@ -63,6 +63,15 @@ class ShopConnection(TenantOwned):
     sync_started_at = models.DateTimeField(null=True, blank=True)
     sync_attempted_at = models.DateTimeField(null=True, blank=True)
     sync_error = models.TextField(blank=True)
+    # Write-back (off by default): tell the shop platform what the carrier said. The cursor is
+    # the last ShipmentStatusChange id pushed.
+    write_back = models.BooleanField(
+        default=False,
+        help_text="Shopify: add fulfillment events (in transit, delivered...). "
+        "WooCommerce: mark the order completed once every parcel is delivered.",
+    )
+    write_back_cursor = models.BigIntegerField(default=0)
+    write_back_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

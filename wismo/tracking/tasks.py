@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import polling, sync, webhooks
+from wismo.tracking.services import polling, sync, webhooks, write_back
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -74,3 +74,38 @@ def import_store(*, tenant_id: int, store_id: int) -> dict | None:
     """One store's sync. Idempotent: a lease stops a second copy, imports are upserts."""
     report = sync.store_sync_scheduled(store_id=store_id)
     return None if report is None else {"pages": report.pages, "created": report.created}
+
+
+WRITE_BACK_LOCK_SECONDS = 900
+
+
+@shared_task(name="wismo.tracking.tasks.write_back_due", ignore_result=True)
+def write_back_due() -> int:
+    """Beat: enqueue the write-back of every store that has it on."""
+    stores = write_back.stores_with_write_back()
+    for tenant_id, store_id in stores:
+        write_back_store.apply_async(kwargs={"tenant_id": tenant_id, "store_id": store_id})
+    return len(stores)
+
+
+@shared_task(
+    base=TenantTask,
+    name="wismo.tracking.tasks.write_back_store",
+    ignore_result=True,
+    acks_late=True,
+)
+def write_back_store(*, tenant_id: int, store_id: int) -> int:
+    """Push one store's pending changes. A duplicate run re-sends at most one batch's events,
+    which the platforms take as the same news again, never as a different one."""
+    from django.core.cache import cache
+
+    from wismo.tracking.models import ShopConnection
+
+    lock = f"wismo:write-back:{store_id}"
+    if not cache.add(lock, 1, timeout=WRITE_BACK_LOCK_SECONDS):
+        return 0  # the previous run for this store is still going: it will take these too
+    try:
+        store = ShopConnection.objects.filter(pk=store_id).first()
+        return 0 if store is None else write_back.store_write_back(store=store)
+    finally:
+        cache.delete(lock)

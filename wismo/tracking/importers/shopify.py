@@ -61,6 +61,23 @@ from wismo.tracking.importers.base import (
 DEFAULT_API_VERSION = "2025-01"
 PAGE_SIZE = 250  # the REST maximum for orders.json
 CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
+# FulfillmentEvent.status values of the REST Admin API.
+FULFILLMENT_EVENT_STATUSES = frozenset(
+    {
+        "label_printed",
+        "label_purchased",
+        "attempted_delivery",
+        "ready_for_pickup",
+        "picked_up",
+        "confirmed",
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "failure",
+        "delayed",
+        "carrier_picked_up",
+    }
+)
 BUCKET_HEADROOM = 4  # free slots kept in the shop's request bucket for its other apps
 # Fulfillment statuses (REST ``status``) under which nothing ships: cancelled by the merchant,
 # or a fulfillment request the fulfillment service refused. ``pending``/``open``/``success``
@@ -231,6 +248,47 @@ class ShopifyClient:
         ):
             raise MalformedResponse("no orders list in the answer", status=response.status_code)
         return Page(orders=[_order(e) for e in entries], next_cursor=_next_page_info(response))
+
+    def fulfillment_event_create(
+        self,
+        order_id: str,
+        fulfillment_id: str,
+        status: str,
+        *,
+        happened_at: datetime | None = None,
+        message: str = "",
+        estimated_delivery_at: datetime | None = None,
+    ) -> None:
+        """Write-back: add a tracking event to a fulfillment, shown to the shopper by Shopify.
+
+        ``POST /orders/{order_id}/fulfillments/{fulfillment_id}/events.json`` with ``{"event":
+        {status, message, happened_at, estimated_delivery_at}}``; ``status`` is one of
+        ``FULFILLMENT_EVENT_STATUSES``. A 404 (fulfillment deleted) or 422 is a TerminalError.
+        """
+        if status not in FULFILLMENT_EVENT_STATUSES:
+            raise ValueError(f"not a Shopify fulfillment event status: {status!r}")
+        event: dict[str, str] = {"status": status}
+        if message:
+            event["message"] = message[:255]
+        if happened_at is not None:
+            event["happened_at"] = _iso_utc(happened_at)
+        if estimated_delivery_at is not None:
+            event["estimated_delivery_at"] = _iso_utc(estimated_delivery_at)
+        if self._pause > 0:
+            self.sleep(self._pause)
+            self._pause = 0.0
+        response = self.http.post(
+            f"{self.base_url}/admin/api/{self.api_version}/orders/{order_id}"
+            f"/fulfillments/{fulfillment_id}/events.json",
+            json={"event": event},
+            headers={"X-Shopify-Access-Token": self.access_token, "Accept": "application/json"},
+        )
+        self._pause = bucket_pause(response.headers.get(CALL_LIMIT_HEADER, ""))
+        if not 200 <= response.status_code < 300:
+            raise TerminalError(
+                f"Shopify refused the fulfillment event (HTTP {response.status_code})",
+                status=response.status_code,
+            )
 
 
 def bucket_pause(call_limit: str) -> float:

@@ -366,3 +366,23 @@ class WooCommerceClient:
         except ValueError:
             total_pages = page + 1 if len(body) >= PER_PAGE else page
         return Page(orders=orders, next_cursor=str(page + 1) if page < total_pages else None)
+
+    def order_complete(self, order_id: str) -> None:
+        """Write-back: set the order's status to ``completed`` (``PUT /orders/{id}``).
+
+        WooCommerce emails the customer its "order completed" message on this transition, which
+        is why it is only done once every parcel of the order is delivered.
+        """
+        if not str(order_id).isdigit():
+            raise ValueError(f"bad WooCommerce order id: {order_id!r}")
+        response = self.http.request(
+            "PUT",
+            f"{self.base_url}{ORDERS_PATH}/{order_id}",
+            json={"status": "completed"},
+            auth=self.auth,
+        )
+        if not 200 <= response.status_code < 300:
+            raise TerminalError(
+                f"WooCommerce refused to complete order {order_id} (HTTP {response.status_code})",
+                status=response.status_code,
+            )
