@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from carriers.http import CarrierHTTPError, HttpClient, TerminalError, TransientError
 from tenants.scoping import all_tenants
-from wismo.tracking.importers import shopify, woocommerce
+from wismo.tracking.importers import magento, prestashop, shopify, woocommerce
 from wismo.tracking.importers.base import Page
 from wismo.tracking.models import Platform, ShopConnection
 from wismo.tracking.services.imports import order_import
@@ -63,6 +63,17 @@ def store_client(store: ShopConnection, http: HttpClient):
             credentials.get("consumer_key", ""),
             credentials.get("consumer_secret", ""),
             http,
+        )
+    if store.platform == Platform.MAGENTO:
+        return magento.MagentoClient(store.shop_url, credentials.get("access_token", ""), http)
+    if store.platform == Platform.PRESTASHOP:
+        # PrestaShop writes local times without an offset: the shop's zone (a credential field,
+        # as it is part of how to read the shop) else the merchant's.
+        return prestashop.PrestaShopClient(
+            store.shop_url,
+            credentials.get("api_key", ""),
+            http,
+            timezone=credentials.get("timezone") or store.tenant.timezone or "UTC",
         )
     raise ValidationError(f"{store.get_platform_display()} stores are not synced from an API.")
 
