@@ -72,3 +72,26 @@ def _isolated_shared_state(settings):
     settings.WISMO_REDIS_PREFIX = f"wismo-test-{uuid.uuid4().hex[:12]}"
     reset_local_state()
     yield
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Inbox processing tasks recorded instead of sent to a broker; run them with .apply()."""
+    from wismo.tracking import tasks
+
+    sent = []
+    monkeypatch.setattr(
+        tasks.process_inbound_webhook, "apply_async", lambda kwargs: sent.append(kwargs)
+    )
+    return sent
+
+
+@pytest.fixture
+def shop(tenant_a):
+    """Tenant A's Shopify store, its webhook secret ``shpss_secret``."""
+    from tests.factories import ShopConnectionFactory
+
+    with tenant_scope(tenant_a):
+        return ShopConnectionFactory(
+            tenant=tenant_a, platform="shopify", webhook_secret="shpss_secret"
+        )

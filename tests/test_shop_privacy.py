@@ -8,7 +8,7 @@ import pytest
 
 from tenants.scoping import all_tenants, tenant_scope
 from tests.factories import ShopConnectionFactory
-from tests.test_shop_webhooks import body_of, enqueued, shop, shopify_post  # noqa: F401
+from tests.test_shop_webhooks import body_of, shopify_post
 from wismo.tracking import tasks
 from wismo.tracking.models import (
     InboundWebhook,

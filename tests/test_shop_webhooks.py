@@ -28,23 +28,6 @@ def sign(body: bytes, secret: str) -> str:
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    sent = []
-    monkeypatch.setattr(
-        tasks.process_inbound_webhook, "apply_async", lambda kwargs: sent.append(kwargs)
-    )
-    return sent
-
-
-@pytest.fixture
-def shop(tenant_a):
-    with tenant_scope(tenant_a):
-        return ShopConnectionFactory(
-            tenant=tenant_a, platform="shopify", webhook_secret="shpss_secret"
-        )
-
-
-@pytest.fixture
 def woo(tenant_a):
     with tenant_scope(tenant_a):
         return ShopConnectionFactory(
