@@ -2,7 +2,12 @@ from django.apps import AppConfig
 
 
 class NotificationsConfig(AppConfig):
-    """Transactional emails on status changes (built by the notifications issue)."""
+    """Transactional emails and outbound webhooks on status changes."""
 
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications import receivers
+
+        receivers.connect()

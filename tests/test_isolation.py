@@ -15,6 +15,14 @@ from django.db.models import Count
 from django.utils import timezone
 
 from carriers.adapters.sandbox import sandbox_tracking_number
+from notifications.models import (
+    EmailTemplate,
+    Notification,
+    NotificationPolicy,
+    Suppression,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tenants.scoping import ScopeError, all_tenants, tenant_scope, tenants_scope
 from tenants.services import api_key_authenticate, api_key_create, api_key_revoke, membership_add
 from tests.factories import (
@@ -65,6 +73,12 @@ UPDATES = {
     "tracking.InboundWebhook": ("error", "Touched by B"),
     "tracking.PollQueue": ("carrier", "touched-by-b"),
     "tracking.PrivacyRequest": ("external_id", "touched-by-b"),
+    "notifications.NotificationPolicy": ("sender_name", "Touched by B"),
+    "notifications.EmailTemplate": ("subject", "Touched by B"),
+    "notifications.Notification": ("last_error", "Touched by B"),
+    "notifications.Suppression": ("reason", "complained"),
+    "notifications.WebhookEndpoint": ("disabled_reason", "Touched by B"),
+    "notifications.WebhookDelivery": ("last_error", "Touched by B"),
 }
 
 
@@ -128,7 +142,38 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             customer_email=f"shopper@{low}.example",
             export={"orders": [{"customer_name": f"{tag} Shopper"}]},
         )
+        policy = NotificationPolicy.objects.create(tenant=tenant, sender_name=f"{tag} Sender")
+        template = EmailTemplate.objects.create(
+            tenant=tenant, trigger="shipped", language="en", subject=f"{tag} subject"
+        )
+        notification = Notification.objects.create(
+            tenant=tenant,
+            shipment=shipment,
+            order=order,
+            trigger="shipped",
+            dedupe_key=f"{shipment.pk}:shipped",
+            recipient=f"shopper@{low}.example",
+        )
+        suppression = Suppression.objects.create(
+            tenant=tenant, email=f"gone@{low}.example", reason="bounced"
+        )
+        endpoint = WebhookEndpoint.objects.create(
+            tenant=tenant, url=f"https://{low}.example/hooks", secret=f"{low}-hook-secret"
+        )
+        delivery = WebhookDelivery.objects.create(
+            tenant=tenant,
+            endpoint=endpoint,
+            event="shipment.status_changed",
+            event_id=f"{low}-1",
+            payload={"tag": tag},
+        )
         return {
+            "notifications.NotificationPolicy": policy,
+            "notifications.EmailTemplate": template,
+            "notifications.Notification": notification,
+            "notifications.Suppression": suppression,
+            "notifications.WebhookEndpoint": endpoint,
+            "notifications.WebhookDelivery": delivery,
             "tracking.PrivacyRequest": privacy,
             "tracking.PollQueue": queued,
             "tracking.ShopConnection": store,

@@ -227,6 +227,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+WISMO_NOTIFY_SWEEP_SECONDS = env_int("WISMO_NOTIFY_SWEEP_SECONDS", 30)
+WISMO_NOTIFY_BATCH = env_int("WISMO_NOTIFY_BATCH", 100)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-shipments": {
         "task": "wismo.tracking.tasks.poll_due_shipments",
@@ -243,6 +245,18 @@ CELERY_BEAT_SCHEDULE = {
     "write-back-due": {
         "task": "wismo.tracking.tasks.write_back_due",
         "schedule": 60,
+    },
+    "relay-status-changes": {
+        "task": "notifications.tasks.relay_status_changes",
+        "schedule": 60,
+    },
+    "send-due-notifications": {
+        "task": "notifications.tasks.send_due_notifications",
+        "schedule": WISMO_NOTIFY_SWEEP_SECONDS,
+    },
+    "deliver-webhooks": {
+        "task": "notifications.tasks.deliver_webhooks",
+        "schedule": 30,
     },
 }
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -19,7 +20,14 @@ urlpatterns = [
     path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
     path("hooks/shopify/<int:store_id>/", hooks.shopify_hook, name="shopify-hook"),
     path("hooks/woocommerce/<int:store_id>/", hooks.woocommerce_hook, name="woocommerce-hook"),
+    path("n/", include("notifications.urls")),
 ]
+
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    # Email providers' tracking webhooks (bounces, complaints, opens, clicks), e.g.
+    # /hooks/email/postmark/tracking/. Only with ANYMAIL_WEBHOOK_SECRET set: without it anymail
+    # would take anyone's "bounced" and suppress real shoppers.
+    urlpatterns.append(path("hooks/email/", include("anymail.urls")))
 
 handler404 = "wismo.api.errors.not_found"
 handler500 = "wismo.api.errors.server_error"

@@ -1,0 +1,264 @@
+"""The email outbox's sender: claim due rows, render, send through Django's mail backend
+(SMTP or any anymail provider, by settings), record the outcome.
+
+State machine of a ``Notification``: ``scheduled`` -> ``sending`` (claimed, with a lease) ->
+``sent``; ``skipped`` (nothing to send: suppressed, unsubscribed, superseded, trigger turned
+off) and ``failed`` (refused by the provider, or out of attempts) are final.
+
+- **Claim**: ``FOR UPDATE SKIP LOCKED`` over due rows, so several senders never take one row; a
+  row whose lease expired (its worker died) is due again.
+- **Digest**: the other scheduled rows of the same order and trigger due within
+  ``DIGEST_WINDOW`` are claimed with it and go out as one email.
+- **Once**: the row's ``Message-ID`` is chosen before the first attempt and kept for every
+  retry. A provider failure after it accepted the message (a timeout, a worker killed between
+  send and record) can only be resolved by sending again; the same ``Message-ID`` lets mailbox
+  providers drop the copy, as they do for identical ids. Everything else (render errors,
+  suppression, a refused address) is decided before or without a second send.
+- **Retries**: transient failures (connection, timeout, 429, 5xx) go back to ``scheduled`` with
+  backoff (honouring ``Retry-After``); past ``MAX_ATTEMPTS`` the row is ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr, make_msgid, parseaddr
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from carriers.http import parse_retry_after
+from notifications import rendering
+from notifications.models import EmailTemplate, Notification, Suppression
+from notifications.services.context import email_context, unsubscribe_url
+from notifications.services.dispatch import is_stale
+from notifications.services.policy import policy_for
+from tenants.scoping import all_tenants, tenant_scope
+from wismo.tracking import labels
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+DIGEST_WINDOW = timedelta(minutes=10)
+MAX_ATTEMPTS = 8
+BACKOFF = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600]
+
+
+@dataclass(slots=True)
+class SendReport:
+    sent: int = 0
+    skipped: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def claim_due(*, limit: int = 100, now=None) -> dict[int, list[int]]:
+    """Claim up to ``limit`` due rows (all tenants) and their digest siblings: tenant -> ids."""
+    now = now or timezone.now()
+    with all_tenants(), transaction.atomic():
+        due = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(state=Notification.State.SCHEDULED, send_after__lte=now)
+                | Q(state=Notification.State.SENDING, claimed_until__lte=now)
+            )
+            .order_by("send_after")
+            .values_list("pk", "tenant_id", "order_id", "trigger")[:limit]
+        )
+        if not due:
+            return {}
+        groups = {(order, trigger) for _pk, _t, order, trigger in due if order}
+        siblings = []
+        if groups:
+            match = Q(pk__in=[])
+            for order, trigger in groups:
+                match |= Q(order_id=order, trigger=trigger)
+            siblings = list(
+                Notification.objects.select_for_update(skip_locked=True)
+                .filter(match)
+                .filter(state=Notification.State.SCHEDULED, send_after__lte=now + DIGEST_WINDOW)
+                .values_list("pk", "tenant_id", "order_id", "trigger")
+            )
+        claimed: dict[int, list[int]] = defaultdict(list)
+        for pk, tenant_id, _order, _trigger in {*due, *siblings}:
+            claimed[tenant_id].append(pk)
+        ids = [pk for pks in claimed.values() for pk in pks]
+        Notification.objects.filter(pk__in=ids).update(
+            state=Notification.State.SENDING, claimed_until=now + LEASE
+        )
+    return dict(claimed)
+
+
+def _finish(rows: list[Notification], **fields) -> None:
+    Notification.objects.filter(pk__in=[r.pk for r in rows]).update(claimed_until=None, **fields)
+
+
+def _overrides(tenant, trigger: str, language: str) -> dict[str, str]:
+    template = EmailTemplate.objects.filter(
+        tenant=tenant, trigger=trigger, language=language
+    ).first()
+    if template is None:
+        return {}
+    return {part: getattr(template, part) for part in ("subject", "html", "text")}
+
+
+def _message(rows: list[Notification], connection) -> EmailMultiAlternatives:
+    first = rows[0]
+    tenant = first.shipment.tenant
+    policy = policy_for(tenant=tenant, store_id=first.shipment.store_id)
+    language = labels.pick_language(first.language, tenant.default_language)
+    context = email_context(notifications=rows, policy=policy, language=language)
+    overrides = _overrides(tenant, first.trigger, language)
+    try:
+        email = rendering.render_email(first.trigger, language, context, overrides)
+    except rendering.TemplateProblem as exc:
+        if not overrides:
+            raise
+        # The merchant's template broke at send time: ours rather than no email at all.
+        logger.warning(
+            "tenant %s template %s failed, default used: %s", tenant.pk, first.trigger, exc
+        )
+        email = rendering.render_email(first.trigger, language, context, None)
+    sender_name = " ".join(str(context["brand"]["sender_name"]).split())[:100]
+    from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or "no-reply@localhost"
+    unsubscribe = unsubscribe_url(tenant.pk, first.recipient)
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.text,
+        from_email=formataddr((sender_name, from_address)),
+        to=[first.recipient],
+        reply_to=[policy.reply_to] if policy.reply_to else None,
+        headers={
+            "Message-ID": first.message_id,
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Wismo-Notification": ",".join(str(r.pk) for r in rows),
+        },
+        connection=connection,
+    )
+    message.attach_alternative(email.html, "text/html")
+    # anymail: our ids ride along, so the provider's tracking events find their row.
+    message.metadata = {"notification_ids": ",".join(str(r.pk) for r in rows)}
+    message.tags = [first.trigger]
+    return message
+
+
+def _transient(exc: Exception) -> tuple[bool, float | None]:
+    """(retry?, seconds the provider asked for)."""
+    if isinstance(exc, AnymailRecipientsRefused):
+        return False, None
+    if isinstance(exc, AnymailAPIError):
+        status = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        wait = parse_retry_after(response.headers.get("Retry-After")) if response else None
+        return status is None or status == 429 or status >= 500, wait
+    if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
+        return False, None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 400 and exc.smtp_code < 500, None
+    return isinstance(exc, OSError | socket.timeout | smtplib.SMTPException), None
+
+
+def _send_group(rows: list[Notification], connection, report: SendReport) -> None:
+    first = rows[0]
+    tenant = first.shipment.tenant
+    policy = policy_for(tenant=tenant, store_id=first.shipment.store_id)
+    live = []
+    for row in rows:
+        reason = ""
+        if not policy.enabled or row.trigger not in policy.triggers:
+            reason = "trigger_off"
+        elif is_stale(row.trigger, row.shipment):
+            reason = "superseded"
+        elif Suppression.objects.filter(tenant=tenant, email__iexact=row.recipient).exists():
+            reason = "suppressed"
+        if reason:
+            _finish([row], state=Notification.State.SKIPPED, skipped_reason=reason)
+            report.skipped += 1
+        else:
+            live.append(row)
+    if not live:
+        return
+    # One Message-ID for the email, chosen once and kept for every retry (module docstring).
+    message_id = next((r.message_id for r in live if r.message_id), "")
+    if not message_id:
+        domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">").strip() or "wismo"
+        message_id = make_msgid(idstring=f"n{live[0].pk}", domain=domain)
+    attempts = max(r.attempts for r in live) + 1
+    Notification.objects.filter(pk__in=[r.pk for r in live]).update(
+        message_id=message_id, attempts=attempts
+    )
+    for row in live:
+        row.message_id = message_id
+    try:
+        message = _message(live, connection)
+    except rendering.TemplateProblem as exc:  # even our defaults failed: a bug, shown on the row
+        _finish(live, state=Notification.State.FAILED, last_error=f"template: {exc}"[:2000])
+        report.failed += len(live)
+        return
+    try:
+        message.send()
+    except Exception as exc:  # the provider's failure, sorted below
+        retry, wait = _transient(exc)
+        if retry and attempts < MAX_ATTEMPTS:
+            delay = wait if wait is not None else BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+            _finish(
+                live,
+                state=Notification.State.SCHEDULED,
+                send_after=timezone.now() + timedelta(seconds=min(delay, 24 * 3600)),
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            )
+            report.retried += len(live)
+        else:
+            _finish(
+                live,
+                state=Notification.State.FAILED,
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            )
+            report.failed += len(live)
+        return
+    status = getattr(message, "anymail_status", None)
+    provider_id = (status.message_id if status else None) or ""
+    _finish(
+        live,
+        state=Notification.State.SENT,
+        sent_at=timezone.now(),
+        provider_message_id=str(provider_id)[:255],
+        last_error="",
+    )
+    report.sent += len(live)
+
+
+def notifications_send(*, claimed: dict[int, list[int]]) -> SendReport:
+    """Send claimed rows, tenant by tenant, one email per (order, trigger) group."""
+    report = SendReport()
+    connection = get_connection()
+    for tenant_id, ids in claimed.items():
+        with tenant_scope(tenant_id):
+            rows = list(
+                Notification.objects.filter(pk__in=ids, state=Notification.State.SENDING)
+                .select_related(
+                    "shipment__tenant", "shipment__store", "shipment__replaces", "order"
+                )
+                .order_by("pk")
+            )
+            groups: dict[tuple, list[Notification]] = defaultdict(list)
+            for row in rows:
+                key = (row.order_id, row.trigger, row.recipient) if row.order_id else (row.pk,)
+                groups[key].append(row)
+            for group in groups.values():
+                _send_group(group, connection, report)
+    return report
+
+
+def outbox_drain(*, limit: int = 100) -> SendReport:
+    """One sender pass: claim due rows and send them."""
+    return notifications_send(claimed=claim_due(limit=limit))

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from carriers.base import CarrierEvent
+from tests.factories import OrderFactory, ShipmentFactory, ShopConnectionFactory
+
+
+def recent(
+    hours_ago: float, status: str, substatus: str = "", description: str = ""
+) -> CarrierEvent:
+    """A carrier event ``hours_ago`` hours before now (notifications ignore old news)."""
+    return CarrierEvent(
+        timezone.now() - timedelta(hours=hours_ago),
+        status,
+        substatus,
+        "",
+        description or status,
+        "Milano, IT",
+    )
+
+
+@pytest.fixture
+def store_a(scope_a):
+    return ShopConnectionFactory(tenant=scope_a, platform="api", name="Alpha Store")
+
+
+@pytest.fixture
+def parcel(scope_a, store_a):
+    """A parcel of an order with a shopper's email, in tenant A's scope."""
+    order = OrderFactory(
+        tenant=scope_a,
+        store=store_a,
+        order_number="1042",
+        customer_email="ana@example.com",
+        customer_name="Ana Rossi",
+        locale="it",
+        line_items=[{"title": "Espresso cups", "quantity": 2}],
+    )
+    return ShipmentFactory(tenant=scope_a, order=order, store=store_a, tracking_number="TRK1042A")
+
+
+@pytest.fixture
+def no_nudge(monkeypatch):
+    """The after-commit nudge is recorded, not sent to a broker; tests dispatch themselves."""
+    from notifications import tasks
+
+    sent = []
+    monkeypatch.setattr(
+        tasks.dispatch_status_changes, "apply_async", lambda kwargs: sent.append(kwargs)
+    )
+    return sent
