@@ -53,6 +53,8 @@ OLD_NEWS = timedelta(days=3)
 
 def triggers_for(change: ShipmentStatusChange) -> list[str]:
     """The triggers one status change owes (see the module docstring)."""
+    if change.kind == ShipmentStatusChange.Kind.NUMBER:
+        return [Trigger.TRACKING_NUMBER_CHANGED]
     to, before, reason = change.to_status, change.from_status, change.to_substatus
     if to == Status.INFO_RECEIVED and before == Status.PENDING:
         return [Trigger.SHIPPED]
@@ -83,11 +85,25 @@ def is_stale(trigger: str, shipment: Shipment) -> bool:
     return STATUS_RANK.get(shipment.status, 0) > STATUS_RANK[furthest]
 
 
-def dedupe_key(shipment_id: int, trigger: str, change: ShipmentStatusChange) -> str:
-    if trigger == Trigger.EXCEPTION or trigger == Trigger.DELAYED:
+def root_id(shipment: Shipment) -> int:
+    """The first shipment of a parcel that changed tracking number (``replaces`` chain)."""
+    seen, current = {shipment.pk}, shipment
+    while current.replaces_id and current.replaces_id not in seen:
+        seen.add(current.replaces_id)
+        current = current.replaces
+    return current.pk
+
+
+def dedupe_key(shipment: Shipment, trigger: str, change: ShipmentStatusChange) -> str:
+    """Once per parcel and trigger; a parcel keeps its identity across new tracking numbers,
+    so a relabelled parcel's first scan does not announce "shipped" a second time."""
+    if trigger == Trigger.TRACKING_NUMBER_CHANGED:
+        return f"{shipment.pk}:{trigger}"
+    parcel = root_id(shipment)
+    if trigger in (Trigger.EXCEPTION, Trigger.DELAYED):
         # A parcel may meet several problems (customs, then the address): each is news once.
-        return f"{shipment_id}:{trigger}:{change.to_substatus}"
-    return f"{shipment_id}:{trigger}"
+        return f"{parcel}:{trigger}:{change.to_substatus}"
+    return f"{parcel}:{trigger}"
 
 
 def notification_add(
@@ -128,15 +144,24 @@ def notification_add(
     return notification
 
 
+def event_name(change: ShipmentStatusChange) -> str:
+    if change.kind == ShipmentStatusChange.Kind.NUMBER:
+        return "shipment.tracking_number_changed"
+    return "shipment.status_changed"
+
+
 def _webhook_payload(change: ShipmentStatusChange) -> dict:
     shipment, order = change.shipment, change.shipment.order
     return {
         "id": f"chg_{change.pk}",
-        "type": "shipment.status_changed",
+        "type": event_name(change),
         "created_at": change.created_at.isoformat(),
         "data": {
             "shipment_id": shipment.pk,
             "tracking_number": shipment.tracking_number,
+            "previous_tracking_number": (
+                shipment.replaces.tracking_number if shipment.replaces_id else None
+            ),
             "carrier": shipment.carrier,
             "order_number": order.order_number if order else "",
             "order_external_id": order.external_id if order else "",
@@ -158,7 +183,9 @@ def _dispatch_tenant(tenant_id: int, change_ids: list[int]) -> int:
         changes = list(
             ShipmentStatusChange.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=change_ids, dispatched_at__isnull=True)
-            .select_related("shipment__order", "shipment__tenant", "shipment__store")
+            .select_related(
+                "shipment__order", "shipment__tenant", "shipment__store", "shipment__replaces"
+            )
             .order_by("pk")
         )
         if not changes:
@@ -175,22 +202,23 @@ def _dispatch_tenant(tenant_id: int, change_ids: list[int]) -> int:
                 made = notification_add(
                     shipment=shipment,
                     trigger=trigger,
-                    key=dedupe_key(shipment.pk, trigger, change),
+                    key=dedupe_key(shipment, trigger, change),
                     policy=policies[store_id],
                     # The arrival check counts from the delivery; the rest from now.
                     when=happened if trigger == Trigger.DELIVERY_CHECK else now,
                     change=change,
                 )
                 owed += made is not None
+            event = event_name(change)
             for endpoint in endpoints:
-                if endpoint.events and "shipment.status_changed" not in endpoint.events:
+                if endpoint.events and event not in endpoint.events:
                     continue
                 WebhookDelivery.objects.get_or_create(
                     tenant=endpoint.tenant,
                     endpoint=endpoint,
                     event_id=f"chg_{change.pk}",
                     defaults={
-                        "event": "shipment.status_changed",
+                        "event": event,
                         "payload": _webhook_payload(change),
                     },
                 )

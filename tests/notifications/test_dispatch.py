@@ -214,3 +214,23 @@ def test_quiet_hours_move_a_send_to_their_end_in_the_tenants_timezone(scope_a, l
     result = schedule_time(policy, "shipped", when, scope_a)
 
     assert result.astimezone(rome).strftime("%Y-%m-%d %H:%M") == expected
+
+
+def test_a_new_tracking_number_is_announced_once_and_the_parcel_keeps_its_history(parcel, no_nudge):
+    from wismo.tracking.services.shipments import shipment_change_tracking_number
+
+    record(parcel, recent(5, "in_transit"))
+    dispatch_all()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        new = shipment_change_tracking_number(shipment=parcel, tracking_number="TRK1042Z")
+        shipment_change_tracking_number(shipment=parcel, tracking_number="TRK1042Z")
+    dispatch_all()
+    record(new, recent(1, "in_transit"))  # the new number's first scan: not "shipped" again
+    dispatch_all()
+
+    rows = Notification.objects.order_by("pk")
+    assert [(n.trigger, n.shipment_id) for n in rows] == [
+        ("shipped", parcel.pk),
+        ("tracking_number_changed", new.pk),
+    ]
+    assert len(no_nudge) == 3

@@ -279,7 +279,14 @@ class ShipmentStatusChange(TenantOwned):
     a relay re-sends changes whose ``dispatched_at`` is still empty, so no change is ever missed.
     """
 
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status changed"
+        NUMBER = "number", "Tracking number changed"
+
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
+    # "number": the parcel got a new tracking number; ``shipment`` is the new one (its
+    # ``replaces`` the old), ``from_*`` the old one's status when it was replaced.
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STATUS)
     from_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
     from_substatus = models.CharField(max_length=64)
     to_status = models.CharField(max_length=24, choices=STATUS_CHOICES)

@@ -16,9 +16,17 @@ from django.utils import timezone
 from carriers import registry
 from carriers.base import CarrierEvent
 from tenants.models import Tenant
-from wismo.tracking.models import CarrierAccount, EventSource, Order, Shipment, ShopConnection
+from wismo.tracking.models import (
+    CarrierAccount,
+    EventSource,
+    Order,
+    Shipment,
+    ShipmentStatusChange,
+    ShopConnection,
+)
 from wismo.tracking.services.polling import poll_queue_sync
 from wismo.tracking.services.timeline import RecordResult, record_events
+from wismo.tracking.signals import shipment_status_changed
 
 
 def normalize_tracking_number(value: str) -> str:
@@ -207,6 +215,23 @@ def shipment_change_tracking_number(
     if new.replaces_id is None and new.pk != shipment.pk:
         new.replaces = shipment
         new.save(update_fields=["replaces"])
+        # A change the shopper should hear of, as durable as a status change (same row, same
+        # after-commit signal, same relay for a lost nudge).
+        change = ShipmentStatusChange.objects.create(
+            tenant=shipment.tenant,
+            shipment=new,
+            kind=ShipmentStatusChange.Kind.NUMBER,
+            from_status=shipment.status,
+            from_substatus=shipment.substatus,
+            to_status=new.status,
+            to_substatus=new.substatus,
+            occurred_at=timezone.now(),
+        )
+        transaction.on_commit(
+            lambda: shipment_status_changed.send(
+                sender=ShipmentStatusChange, change_ids=[change.pk]
+            )
+        )
     Shipment.objects.filter(pk=shipment.pk).update(
         is_active=False, next_poll_at=None, updated_at=timezone.now()
     )
