@@ -229,6 +229,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 WISMO_NOTIFY_SWEEP_SECONDS = env_int("WISMO_NOTIFY_SWEEP_SECONDS", 30)
 WISMO_NOTIFY_BATCH = env_int("WISMO_NOTIFY_BATCH", 100)
+# Emails in flight per sender (threads): a provider's latency, not our CPU, bounds the rate.
+WISMO_NOTIFY_CONCURRENCY = env_int("WISMO_NOTIFY_CONCURRENCY", 8)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-shipments": {
         "task": "wismo.tracking.tasks.poll_due_shipments",

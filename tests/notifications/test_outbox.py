@@ -207,3 +207,21 @@ def test_a_policy_turned_off_after_the_email_was_owed_skips_it(smtp, parcel, sco
     row.refresh_from_db()
     assert (row.state, row.skipped_reason) == ("skipped", "trigger_off")
     assert smtp.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_emails_go_out_in_parallel_each_once(smtp, tenant_a):
+    from tenants.scoping import tenant_scope
+    from tests.factories import OrderFactory
+
+    with tenant_scope(tenant_a):
+        for n in range(6):
+            order = OrderFactory(tenant=tenant_a, customer_email=f"s{n}@example.com")
+            owe(ShipmentFactory(tenant=tenant_a, order=order), recent(1, "out_for_delivery"))
+
+    report = outbox.notifications_send(claimed=outbox.claim_due(), concurrency=3)
+
+    assert report.sent == 6
+    assert sorted(m["To"] for m in smtp.messages) == [f"s{n}@example.com" for n in range(6)]
+    with tenant_scope(tenant_a):
+        assert set(Notification.objects.values_list("state", flat=True)) == {"sent"}
