@@ -339,7 +339,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Shipments and events share the full status taxonomy; naming it keeps the schema stable (a
     # bare "status" collides with the manual-event choices, which leave out "expired").
-    "ENUM_NAME_OVERRIDES": {"ShipmentStatusEnum": "wismo.tracking.models.STATUS_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ShipmentStatusEnum": "wismo.tracking.models.STATUS_CHOICES",
+        "TriggerEnum": "notifications.models.Trigger",
+    },
 }
 
 # --- Security (production) --------------------------------------------------------------------

@@ -2,6 +2,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from wismo.api.notifications import (
+    EmailTemplateViewSet,
+    NotificationSettingsView,
+    NotificationViewSet,
+    WebhookEndpointViewSet,
+)
 from wismo.api.views import OrderViewSet, ShipmentViewSet, StoreViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -9,8 +15,16 @@ router.include_root_view = False
 router.register("shipments", ShipmentViewSet, basename="shipment")
 router.register("orders", OrderViewSet, basename="order")
 router.register("stores", StoreViewSet, basename="store")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("email-templates", EmailTemplateViewSet, basename="email-template")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
+    path(
+        "notification-settings/",
+        NotificationSettingsView.as_view(),
+        name="notification-settings",
+    ),
     path("", include(router.urls)),
     path(
         "schema/",
