@@ -248,6 +248,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wismo.tracking.tasks.write_back_due",
         "schedule": 60,
     },
+    "detect-quiet-shipments": {
+        "task": "wismo.tracking.tasks.detect_quiet_shipments",
+        "schedule": 3600,
+    },
     "relay-status-changes": {
         "task": "notifications.tasks.relay_status_changes",
         "schedule": 60,

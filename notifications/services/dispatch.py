@@ -55,6 +55,10 @@ def triggers_for(change: ShipmentStatusChange) -> list[str]:
     """The triggers one status change owes (see the module docstring)."""
     if change.kind == ShipmentStatusChange.Kind.NUMBER:
         return [Trigger.TRACKING_NUMBER_CHANGED]
+    if change.kind == ShipmentStatusChange.Kind.DELAY:
+        return [Trigger.DELAYED]
+    if change.kind == ShipmentStatusChange.Kind.QUIET:
+        return [Trigger.STILL_ON_TRACK]
     to, before, reason = change.to_status, change.from_status, change.to_substatus
     if to == Status.INFO_RECEIVED and before == Status.PENDING:
         return [Trigger.SHIPPED]
@@ -100,6 +104,11 @@ def dedupe_key(shipment: Shipment, trigger: str, change: ShipmentStatusChange) -
     if trigger == Trigger.TRACKING_NUMBER_CHANGED:
         return f"{shipment.pk}:{trigger}"
     parcel = root_id(shipment)
+    if change.kind == ShipmentStatusChange.Kind.DELAY:
+        # Each new expected date is news; the same one twice is not.
+        return f"{parcel}:{trigger}:{change.detail.get('reason')}:{change.detail.get('expected')}"
+    if change.kind == ShipmentStatusChange.Kind.QUIET:
+        return f"{parcel}:{trigger}:{change.detail.get('since')}"
     if trigger in (Trigger.EXCEPTION, Trigger.DELAYED):
         # A parcel may meet several problems (customs, then the address): each is news once.
         return f"{parcel}:{trigger}:{change.to_substatus}"
@@ -144,10 +153,15 @@ def notification_add(
     return notification
 
 
+EVENT_NAMES = {
+    ShipmentStatusChange.Kind.NUMBER: "shipment.tracking_number_changed",
+    ShipmentStatusChange.Kind.DELAY: "shipment.delayed",
+    ShipmentStatusChange.Kind.QUIET: "shipment.still_on_track",
+}
+
+
 def event_name(change: ShipmentStatusChange) -> str:
-    if change.kind == ShipmentStatusChange.Kind.NUMBER:
-        return "shipment.tracking_number_changed"
-    return "shipment.status_changed"
+    return EVENT_NAMES.get(change.kind, "shipment.status_changed")
 
 
 def _webhook_payload(change: ShipmentStatusChange) -> dict:
@@ -172,6 +186,7 @@ def _webhook_payload(change: ShipmentStatusChange) -> dict:
             "estimated_delivery": (
                 shipment.estimated_delivery.isoformat() if shipment.estimated_delivery else None
             ),
+            "detail": change.detail or {},
         },
     }
 
@@ -207,6 +222,7 @@ def _dispatch_tenant(tenant_id: int, change_ids: list[int]) -> int:
                     # The arrival check counts from the delivery; the rest from now.
                     when=happened if trigger == Trigger.DELIVERY_CHECK else now,
                     change=change,
+                    context={"change": change.detail} if change.detail else None,
                 )
                 owed += made is not None
             event = event_name(change)

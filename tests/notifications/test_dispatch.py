@@ -234,3 +234,50 @@ def test_a_new_tracking_number_is_announced_once_and_the_parcel_keeps_its_histor
         ("tracking_number_changed", new.pk),
     ]
     assert len(no_nudge) == 3
+
+
+def test_a_quiet_carrier_with_a_date_that_holds_owes_one_reassurance_per_quiet_spell(
+    parcel, scope_a, no_nudge
+):
+    from wismo.tracking.services.observations import quiet_sweep
+
+    NotificationPolicy.objects.create(tenant=scope_a, triggers=["still_on_track"])
+    record(parcel, recent(24 * 4, "in_transit"))  # old news: no email for the scan itself
+    Shipment = type(parcel)
+    Shipment.objects.filter(pk=parcel.pk).update(
+        estimated_delivery=timezone.localdate() + timedelta(days=2)
+    )
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert quiet_sweep() == 1
+        assert quiet_sweep() == 0  # the same silence is reported once
+    dispatch_all()
+
+    assert owed(parcel) == [("still_on_track", "scheduled")]
+
+
+def test_a_late_date_is_no_reassurance(parcel, no_nudge):
+    from wismo.tracking.services.observations import quiet_sweep
+
+    record(parcel, recent(24 * 4, "in_transit"))
+    type(parcel).objects.filter(pk=parcel.pk).update(
+        estimated_delivery=timezone.localdate() - timedelta(days=1)
+    )
+    assert quiet_sweep() == 0
+
+
+def test_each_new_expected_date_owes_one_delay_email(parcel, no_nudge):
+    from datetime import date
+
+    from wismo.tracking.services.observations import delay_record
+
+    record(parcel, recent(2, "in_transit"))
+    dispatch_all()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        delay_record(shipment=parcel, reason="slipped", expected=date(2026, 12, 1))
+        delay_record(shipment=parcel, reason="slipped", expected=date(2026, 12, 1))
+        delay_record(shipment=parcel, reason="slipped", expected=date(2026, 12, 3))
+    dispatch_all()
+
+    delays = Notification.objects.filter(trigger="delayed").order_by("pk")
+    assert [n.context["change"]["expected"] for n in delays] == ["2026-12-01", "2026-12-03"]

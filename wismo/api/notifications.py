@@ -304,7 +304,12 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     secret = serializers.CharField(write_only=True, min_length=16, max_length=200)
     events = serializers.ListField(
         child=serializers.ChoiceField(
-            choices=["shipment.status_changed", "shipment.tracking_number_changed"]
+            choices=[
+                "shipment.status_changed",
+                "shipment.tracking_number_changed",
+                "shipment.delayed",
+                "shipment.still_on_track",
+            ]
         ),
         required=False,
     )

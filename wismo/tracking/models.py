@@ -282,11 +282,16 @@ class ShipmentStatusChange(TenantOwned):
     class Kind(models.TextChoices):
         STATUS = "status", "Status changed"
         NUMBER = "number", "Tracking number changed"
+        DELAY = "delay", "Expected delivery slipped"
+        QUIET = "quiet", "Carrier quiet, delivery date holds"
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
     # "number": the parcel got a new tracking number; ``shipment`` is the new one (its
     # ``replaces`` the old), ``from_*`` the old one's status when it was replaced.
+    # "delay": the expected delivery slipped or the parcel stopped moving (``detail`` says
+    # which and the new date); "quiet": the carrier is quiet but the date still holds.
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STATUS)
+    detail = models.JSONField(default=dict, blank=True)
     from_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
     from_substatus = models.CharField(max_length=64)
     to_status = models.CharField(max_length=24, choices=STATUS_CHOICES)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import polling, sync, webhooks, write_back
+from wismo.tracking.services import observations, polling, sync, webhooks, write_back
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -109,3 +109,9 @@ def write_back_store(*, tenant_id: int, store_id: int) -> int:
         return 0 if store is None else write_back.store_write_back(store=store)
     finally:
         cache.delete(lock)
+
+
+@shared_task(name="wismo.tracking.tasks.detect_quiet_shipments", ignore_result=True)
+def detect_quiet_shipments() -> int:
+    """Beat (hourly): parcels whose carrier went quiet while their date still holds."""
+    return observations.quiet_sweep()
