@@ -147,7 +147,13 @@ def notification_add(
             "context": context or {},
             "state": Notification.State.SKIPPED if skipped else Notification.State.SCHEDULED,
             "skipped_reason": skipped,
-            "send_after": schedule_time(policy, trigger, when, shipment.tenant),
+            "send_after": schedule_time(
+                policy,
+                trigger,
+                when,
+                shipment.tenant,
+                shipment.destination_country or (order.shipping_country if order else ""),
+            ),
         },
     )
     return notification

@@ -1,8 +1,8 @@
 """Which emails a store sends and when: its policy (or the tenant's, or the defaults).
 
 ``schedule_time`` adds the trigger's delay and moves a send time that falls in the quiet hours
-to their end. Quiet hours are read in the tenant's timezone: shop platforms do not tell the
-shopper's, and a merchant's shoppers mostly live where the merchant sells.
+to their end. Quiet hours are read in the shopper's timezone: shop platforms do not send it,
+so it is the destination country's when that country has one zone, else the tenant's.
 """
 
 from __future__ import annotations
@@ -31,7 +31,32 @@ def _in_quiet(moment: time, start: time, end: time) -> bool:
     return moment >= start or moment < end  # across midnight, e.g. 21:00-08:00
 
 
-def schedule_time(policy: NotificationPolicy, trigger: str, when: datetime, tenant) -> datetime:
+# Countries with a single time zone (mainland), by ISO code: enough to keep quiet hours quiet.
+COUNTRY_ZONES = {
+    "AT": "Europe/Vienna", "BE": "Europe/Brussels", "BG": "Europe/Sofia", "CH": "Europe/Zurich",
+    "CY": "Asia/Nicosia", "CZ": "Europe/Prague", "DE": "Europe/Berlin", "DK": "Europe/Copenhagen",
+    "EE": "Europe/Tallinn", "ES": "Europe/Madrid", "FI": "Europe/Helsinki", "FR": "Europe/Paris",
+    "GB": "Europe/London", "GR": "Europe/Athens", "HR": "Europe/Zagreb", "HU": "Europe/Budapest",
+    "IE": "Europe/Dublin", "IT": "Europe/Rome", "LT": "Europe/Vilnius", "LU": "Europe/Luxembourg",
+    "LV": "Europe/Riga", "MT": "Europe/Malta", "NL": "Europe/Amsterdam", "NO": "Europe/Oslo",
+    "PL": "Europe/Warsaw", "PT": "Europe/Lisbon", "RO": "Europe/Bucharest", "SE": "Europe/Stockholm",
+    "SI": "Europe/Ljubljana", "SK": "Europe/Bratislava", "SM": "Europe/San_Marino",
+    "VA": "Europe/Vatican", "JP": "Asia/Tokyo", "IN": "Asia/Kolkata", "CN": "Asia/Shanghai",
+    "NZ": "Pacific/Auckland", "ZA": "Africa/Johannesburg", "IL": "Asia/Jerusalem",
+}  # fmt: skip
+
+
+def shopper_zone(country: str, tenant) -> ZoneInfo:
+    name = COUNTRY_ZONES.get((country or "").upper()) or tenant.timezone or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def schedule_time(
+    policy: NotificationPolicy, trigger: str, when: datetime, tenant, country: str = ""
+) -> datetime:
     """When an email for ``trigger`` about something at ``when`` may go out."""
     minutes = (policy.delays or {}).get(trigger, 0)
     try:
@@ -41,10 +66,7 @@ def schedule_time(policy: NotificationPolicy, trigger: str, when: datetime, tena
     moment = when + timedelta(minutes=minutes)
     if policy.quiet_start is None or policy.quiet_end is None:
         return moment
-    try:
-        zone = ZoneInfo(tenant.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = shopper_zone(country, tenant)
     local = moment.astimezone(zone)
     if not _in_quiet(local.time(), policy.quiet_start, policy.quiet_end):
         return moment

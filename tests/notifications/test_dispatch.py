@@ -281,3 +281,22 @@ def test_each_new_expected_date_owes_one_delay_email(parcel, no_nudge):
 
     delays = Notification.objects.filter(trigger="delayed").order_by("pk")
     assert [n.context["change"]["expected"] for n in delays] == ["2026-12-01", "2026-12-03"]
+
+
+def test_quiet_hours_follow_the_destination_countrys_zone_when_it_has_one(scope_a):
+    from zoneinfo import ZoneInfo
+
+    scope_a.timezone = "Europe/London"
+    policy = NotificationPolicy(
+        tenant=scope_a, delays={}, quiet_start=time(21, 0), quiet_end=time(7, 0)
+    )
+    # 21:30 in London is 22:30 in Rome: quiet for an Italian shopper, not for a British one.
+    when = datetime(2026, 11, 23, 21, 30, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
+    held = schedule_time(policy, "shipped", when, scope_a, "IT")
+    assert held.astimezone(ZoneInfo("Europe/Rome")).strftime("%d %H:%M") == "24 07:00"
+    # Unknown or multi-zone country: the tenant's zone.
+    held = schedule_time(policy, "shipped", when, scope_a, "US")
+    assert held.astimezone(ZoneInfo("Europe/London")).strftime("%d %H:%M") == "24 07:00"
+    assert schedule_time(policy, "shipped", when - timedelta(hours=1), scope_a, "GB") == (
+        when - timedelta(hours=1)
+    )
