@@ -22,7 +22,7 @@ from tenants.scoping import all_tenants
 from wismo.tracking.importers import magento, prestashop, shopify, woocommerce
 from wismo.tracking.importers.base import Page
 from wismo.tracking.models import Platform, ShopConnection
-from wismo.tracking.services.imports import order_import
+from wismo.tracking.services.imports import orders_import
 
 MAX_RETRIES = 6
 MAX_WAIT_SECONDS = 120.0
@@ -102,11 +102,11 @@ def store_sync(
     while True:
         page = _with_retries(client.orders_page, (window, cursor), report, sleep)
         report.pages += 1
-        for dto in page.orders:
-            try:
-                outcome = order_import(store=store, dto=dto)
-            except ValidationError as exc:
-                report.failed.append(f"order {dto.order_number}: {'; '.join(exc.messages)}")
+        for dto, outcome in zip(
+            page.orders, orders_import(store=store, dtos=page.orders), strict=True
+        ):
+            if outcome.failed:
+                report.failed.append(f"order {dto.order_number}: {outcome.failed}")
                 continue
             report.created += outcome.order_created
             report.updated += not outcome.order_created

@@ -15,7 +15,9 @@ from tenants.scoping import all_tenants, tenant_scope
 from wismo.tracking.importers.base import NotThisPayload
 from wismo.tracking.importers.csv_file import parse_csv
 from wismo.tracking.models import ShopConnection
-from wismo.tracking.services.imports import order_import
+from wismo.tracking.services.imports import orders_import
+
+CHUNK = 500  # orders imported per batch: a few statements each
 
 
 class Command(BaseCommand):
@@ -91,19 +93,26 @@ class Command(BaseCommand):
         created = updated = parcels = 0
         failed: list[str] = []
         problems: list[str] = []
+        bar = tqdm(
+            total=len(batch.orders),
+            desc="orders",
+            unit="order",
+            disable=None,
+            file=self.stderr._out,
+        )
         with tenant_scope(store.tenant):
-            for dto in tqdm(
-                batch.orders, desc="orders", unit="order", disable=None, file=self.stderr._out
-            ):
-                try:
-                    outcome = order_import(store=store, dto=dto)
-                except Exception as exc:  # one order's failure never stops the rest
-                    failed.append(f"order {dto.order_number}: {exc}")
-                    continue
-                created += outcome.order_created
-                updated += not outcome.order_created
-                parcels += outcome.shipments_created
-                problems += [f"order {dto.order_number}: {p}" for p in outcome.problems]
+            for start in range(0, len(batch.orders), CHUNK):
+                chunk = batch.orders[start : start + CHUNK]
+                for dto, outcome in zip(chunk, orders_import(store=store, dtos=chunk), strict=True):
+                    if outcome.failed:  # one order's failure never stops the rest
+                        failed.append(f"order {dto.order_number}: {outcome.failed}")
+                        continue
+                    created += outcome.order_created
+                    updated += not outcome.order_created
+                    parcels += outcome.shipments_created
+                    problems += [f"order {dto.order_number}: {p}" for p in outcome.problems]
+                bar.update(len(chunk))
+        bar.close()
         for error in batch.errors:
             self.stdout.write(f"skipped line {error.line}: {error.reason}")
         for problem in problems:
