@@ -26,6 +26,20 @@ def relay_status_changes() -> int:
     return dispatch.changes_dispatch(change_ids=ids) if ids else 0
 
 
+@shared_task(name="notifications.tasks.notify_sweep", ignore_result=True)
+def notify_sweep() -> int:
+    """Beat: start ``WISMO_NOTIFY_SENDERS`` senders for this sweep interval.
+
+    One sender is bounded by its concurrency over the provider's latency; several, on several
+    workers, share the outbox safely (rows are claimed with SKIP LOCKED). A copy that starts
+    after the next sweep is already due is dropped (``expires``).
+    """
+    senders = max(1, settings.WISMO_NOTIFY_SENDERS)
+    for _ in range(senders):
+        send_due_notifications.apply_async(expires=settings.WISMO_NOTIFY_SWEEP_SECONDS)
+    return senders
+
+
 @shared_task(name="notifications.tasks.send_due_notifications", ignore_result=True)
 def send_due_notifications() -> int:
     """Beat: drain the due outbox for up to most of a sweep interval."""

@@ -49,6 +49,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+    if not 0 < value < 3600:
+        raise ImproperlyConfigured(f"{name} must be between 0 and 3600, got {raw!r}")
+    return value
+
+
 DEBUG = env_bool("DEBUG", True)
 
 # Development-only fallbacks. They are refused when DEBUG is off (see _refuse_insecure_defaults).
@@ -231,6 +244,8 @@ WISMO_NOTIFY_SWEEP_SECONDS = env_int("WISMO_NOTIFY_SWEEP_SECONDS", 30)
 WISMO_NOTIFY_BATCH = env_int("WISMO_NOTIFY_BATCH", 100)
 # Emails in flight per sender (threads): a provider's latency, not our CPU, bounds the rate.
 WISMO_NOTIFY_CONCURRENCY = env_int("WISMO_NOTIFY_CONCURRENCY", 8)
+# Sender tasks each sweep starts (on as many workers): total in flight = senders x concurrency.
+WISMO_NOTIFY_SENDERS = env_int("WISMO_NOTIFY_SENDERS", 2)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-shipments": {
         "task": "wismo.tracking.tasks.poll_due_shipments",
@@ -257,7 +272,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
     },
     "send-due-notifications": {
-        "task": "notifications.tasks.send_due_notifications",
+        "task": "notifications.tasks.notify_sweep",
         "schedule": WISMO_NOTIFY_SWEEP_SECONDS,
     },
     "deliver-webhooks": {
@@ -319,6 +334,8 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+# A number, not text (requests refuses a string timeout), and well inside the sender's lease.
+ANYMAIL["REQUESTS_TIMEOUT"] = env_float("ANYMAIL_REQUESTS_TIMEOUT", 10.0)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

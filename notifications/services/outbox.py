@@ -36,6 +36,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from carriers.http import parse_retry_after
@@ -104,22 +105,55 @@ def _finish(rows: list[Notification], **fields) -> None:
     Notification.objects.filter(pk__in=[r.pk for r in rows]).update(claimed_until=None, **fields)
 
 
-def _overrides(tenant, trigger: str, language: str) -> dict[str, str]:
-    template = EmailTemplate.objects.filter(
-        tenant=tenant, trigger=trigger, language=language
-    ).first()
-    if template is None:
-        return {}
-    return {part: getattr(template, part) for part in ("subject", "html", "text")}
+class _Lookups:
+    """What one sender lane reads again and again, read once: policies, the merchant's
+    templates, and which recipients are suppressed."""
+
+    def __init__(self) -> None:
+        self.policies: dict[tuple[int, int | None], object] = {}
+        self.templates: dict[tuple[int, str, str], dict[str, str]] = {}
+        self.suppressed: dict[int, set[str]] = {}
+
+    def policy(self, tenant, store_id):
+        key = (tenant.pk, store_id)
+        if key not in self.policies:
+            self.policies[key] = policy_for(tenant=tenant, store_id=store_id)
+        return self.policies[key]
+
+    def overrides(self, tenant, trigger: str, language: str) -> dict[str, str]:
+        key = (tenant.pk, trigger, language)
+        if key not in self.templates:
+            template = EmailTemplate.objects.filter(
+                tenant=tenant, trigger=trigger, language=language
+            ).first()
+            self.templates[key] = (
+                {part: getattr(template, part) for part in ("subject", "html", "text")}
+                if template
+                else {}
+            )
+        return self.templates[key]
+
+    def load_suppressed(self, tenant_id: int, recipients: set[str]) -> None:
+        emails = {r.lower() for r in recipients if r}
+        found = (
+            Suppression.objects.filter(tenant_id=tenant_id)
+            .annotate(address=Lower("email"))
+            .filter(address__in=emails)
+            .values_list("address", flat=True)
+        )
+        self.suppressed.setdefault(tenant_id, set()).update(e.lower() for e in found)
+
+    def is_suppressed(self, tenant_id: int, email: str) -> bool:
+        return (email or "").lower() in self.suppressed.get(tenant_id, set())
 
 
-def _message(rows: list[Notification], connection) -> EmailMultiAlternatives:
+def _message(rows: list[Notification], connection, lookups: _Lookups) -> EmailMultiAlternatives:
     first = rows[0]
     tenant = first.shipment.tenant
-    policy = policy_for(tenant=tenant, store_id=first.shipment.store_id)
+    policy = lookups.policy(tenant, first.shipment.store_id)
     language = labels.pick_language(first.language, tenant.default_language)
     context = email_context(notifications=rows, policy=policy, language=language)
-    overrides = _overrides(tenant, first.trigger, language)
+    overrides = lookups.overrides(tenant, first.trigger, language)
     try:
         email = rendering.render_email(first.trigger, language, context, overrides)
     except rendering.TemplateProblem as exc:
@@ -161,7 +195,10 @@ def _transient(exc: Exception) -> tuple[bool, float | None]:
     if isinstance(exc, AnymailAPIError):
         status = getattr(exc, "status_code", None)
         response = getattr(exc, "response", None)
-        wait = parse_retry_after(response.headers.get("Retry-After")) if response else None
+        # A requests.Response is falsy for 4xx/5xx: compare with None, or Retry-After is lost.
+        wait = (
+            parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+        )
         return status is None or status == 429 or status >= 500, wait
     if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
         return False, None
@@ -170,10 +207,12 @@ def _transient(exc: Exception) -> tuple[bool, float | None]:
     return isinstance(exc, OSError | socket.timeout | smtplib.SMTPException), None
 
 
-def _send_group(rows: list[Notification], connection, report: SendReport) -> None:
+def _send_group(
+    rows: list[Notification], connection, report: SendReport, lookups: _Lookups
+) -> None:
     first = rows[0]
     tenant = first.shipment.tenant
-    policy = policy_for(tenant=tenant, store_id=first.shipment.store_id)
+    policy = lookups.policy(tenant, first.shipment.store_id)
     live = []
     for row in rows:
         reason = ""
@@ -181,7 +220,7 @@ def _send_group(rows: list[Notification], connection, report: SendReport) -> Non
             reason = "trigger_off"
         elif is_stale(row.trigger, row.shipment):
             reason = "superseded"
-        elif Suppression.objects.filter(tenant=tenant, email__iexact=row.recipient).exists():
+        elif lookups.is_suppressed(tenant.pk, row.recipient):
             reason = "suppressed"
         if reason:
             _finish([row], state=Notification.State.SKIPPED, skipped_reason=reason)
@@ -196,13 +235,21 @@ def _send_group(rows: list[Notification], connection, report: SendReport) -> Non
         domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">").strip() or "wismo"
         message_id = make_msgid(idstring=f"n{live[0].pk}", domain=domain)
     attempts = max(r.attempts for r in live) + 1
-    Notification.objects.filter(pk__in=[r.pk for r in live]).update(
-        message_id=message_id, attempts=attempts
-    )
+    now = timezone.now()
+    # Still ours? A lane that waited behind slow sends may have outlived its lease, and another
+    # sender may hold these rows now: renewing the lease only where it is still ours says so.
+    renewed = Notification.objects.filter(
+        pk__in=[r.pk for r in live],
+        state=Notification.State.SENDING,
+        claimed_until__gt=now,
+    ).update(message_id=message_id, attempts=attempts, claimed_until=now + LEASE)
+    if renewed != len(live):
+        logger.warning("lease of notifications %s lost before sending", [r.pk for r in live])
+        return
     for row in live:
         row.message_id = message_id
     try:
-        message = _message(live, connection)
+        message = _message(live, connection, lookups)
     except rendering.TemplateProblem as exc:  # even our defaults failed: a bug, shown on the row
         _finish(live, state=Notification.State.FAILED, last_error=f"template: {exc}"[:2000])
         report.failed += len(live)
@@ -244,11 +291,18 @@ def _send_share(share: list[tuple[int, list[Notification]]]) -> SendReport:
     """One lane's groups, in order: its own mail connection and, in a thread, its own database
     connection (closed at the end, as pool threads outlive the request)."""
     report = SendReport()
+    lookups = _Lookups()
     try:
         connection = get_connection()
+        recipients: dict[int, set[str]] = defaultdict(set)
+        for tenant_id, group in share:
+            recipients[tenant_id].update(row.recipient for row in group)
+        for tenant_id, emails in recipients.items():
+            with tenant_scope(tenant_id):
+                lookups.load_suppressed(tenant_id, emails)
         for tenant_id, group in share:
             with tenant_scope(tenant_id):
-                _send_group(group, connection, report)
+                _send_group(group, connection, report, lookups)
     finally:
         if threading.current_thread() is not threading.main_thread():
             db.connections.close_all()
