@@ -35,6 +35,7 @@ from tests.factories import (
 )
 from wismo.tracking import tasks
 from wismo.tracking.models import (
+    EddModel,
     InboundWebhook,
     PollQueue,
     PrivacyRequest,
@@ -73,6 +74,7 @@ UPDATES = {
     "tracking.InboundWebhook": ("error", "Touched by B"),
     "tracking.PollQueue": ("carrier", "touched-by-b"),
     "tracking.PrivacyRequest": ("external_id", "touched-by-b"),
+    "tracking.EddModel": ("samples", 999),
     "notifications.NotificationPolicy": ("sender_name", "Touched by B"),
     "notifications.EmailTemplate": ("subject", "Touched by B"),
     "notifications.Notification": ("last_error", "Touched by B"),
@@ -142,6 +144,7 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             customer_email=f"shopper@{low}.example",
             export={"orders": [{"customer_name": f"{tag} Shopper"}]},
         )
+        edd_model = EddModel.objects.create(tenant=tenant, data={"tag": tag}, samples=7)
         policy = NotificationPolicy.objects.create(tenant=tenant, sender_name=f"{tag} Sender")
         template = EmailTemplate.objects.create(
             tenant=tenant, trigger="shipped", language="en", subject=f"{tag} subject"
@@ -168,6 +171,7 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             payload={"tag": tag},
         )
         return {
+            "tracking.EddModel": edd_model,
             "notifications.NotificationPolicy": policy,
             "notifications.EmailTemplate": template,
             "notifications.Notification": notification,

@@ -49,7 +49,7 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, allow_zero: bool = False) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -57,7 +57,8 @@ def env_float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
-    if not 0 < value < 3600:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not low_ok or value >= 3600:
         raise ImproperlyConfigured(f"{name} must be between 0 and 3600, got {raw!r}")
     return value
 
@@ -263,6 +264,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wismo.tracking.tasks.write_back_due",
         "schedule": 60,
     },
+    "edd-refit": {"task": "wismo.tracking.tasks.edd_fit_due", "schedule": 86400},
+    "edd-flag-sweep": {"task": "wismo.tracking.tasks.edd_flag_sweep", "schedule": 3600},
     "detect-quiet-shipments": {
         "task": "wismo.tracking.tasks.detect_quiet_shipments",
         "schedule": 3600,
@@ -400,6 +403,11 @@ WISMO_POLL_CONCURRENCY = env_int("WISMO_POLL_CONCURRENCY", 8)
 WISMO_POLL_CLAIM_LIMIT = env_int("WISMO_POLL_CLAIM_LIMIT", 5000)
 # Namespace of wismo's keys in Redis (rate limits, circuit breakers), for a shared Redis.
 WISMO_REDIS_PREFIX = os.environ.get("WISMO_REDIS_PREFIX", "wismo")
+# Delivery dates: flag a label never scanned, an order never shipped, after this many days.
+WISMO_EDD_NEVER_SCANNED_DAYS = env_int("WISMO_EDD_NEVER_SCANNED_DAYS", 3)
+WISMO_EDD_NOT_SHIPPED_DAYS = env_int("WISMO_EDD_NOT_SHIPPED_DAYS", 3)
+# Webhook intake: a web process nudges a tenant's inbox drain at most this often (seconds).
+WISMO_INBOX_DEBOUNCE_SECONDS = env_float("WISMO_INBOX_DEBOUNCE_SECONDS", 1.0, allow_zero=True)
 
 # A read-only image in production uses nothing embedded, so a failure here is harmless.
 with contextlib.suppress(OSError):

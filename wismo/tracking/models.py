@@ -195,6 +195,22 @@ class Shipment(TenantOwned):
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
     )
+    # Delivery-date prediction (services/edd.py): what groups this parcel's history, what the
+    # shopper was first promised, and the flags of the dashboard's attention queue.
+    service = models.CharField(max_length=64, blank=True, help_text="The carrier's service level.")
+    origin_country = models.CharField(max_length=2, blank=True)
+    promised_delivery = models.DateField(
+        null=True, blank=True, help_text="The last day of the first range the shopper was given."
+    )
+    delay_notified_for = models.DateField(
+        null=True, blank=True, help_text="The last day of the range the last delay notice gave."
+    )
+    is_delayed = models.BooleanField(default=False)
+    is_stalled = models.BooleanField(default=False)
+    never_scanned = models.BooleanField(default=False)
+    flagged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the oldest of the current flags was raised."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -210,6 +226,31 @@ class Shipment(TenantOwned):
             models.Index(fields=["tenant", "carrier"], name="ship_tenant_carrier_idx"),
             models.Index(fields=["tenant", "tracking_number"], name="ship_tenant_tracking_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="ship_tenant_created_idx"),
+            # The attention queue: small partial indexes, one per flag.
+            models.Index(
+                fields=["tenant", "flagged_at"],
+                condition=Q(is_delayed=True),
+                name="ship_delayed_idx",
+            ),
+            models.Index(
+                fields=["tenant", "flagged_at"],
+                condition=Q(is_stalled=True),
+                name="ship_stalled_idx",
+            ),
+            models.Index(
+                fields=["tenant", "flagged_at"],
+                condition=Q(never_scanned=True),
+                name="ship_never_scanned_idx",
+            ),
+            # The flag sweep: tracked parcels quiet for a while, and those never scanned at all.
+            models.Index(
+                fields=["last_event_at"], condition=Q(is_active=True), name="ship_active_quiet_idx"
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(is_active=True, last_event_at__isnull=True),
+                name="ship_active_unscanned_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -422,3 +463,42 @@ class PrivacyRequest(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d}"
+
+
+class EddModel(TenantOwned):
+    """A tenant's fitted delivery-date model (``wismo.tracking.edd.Model`` as JSON), one per tenant.
+
+    ``version`` grows with every refit: predictors are cached per version. ``accuracy`` is the
+    last backtest's report (``edd backtest``), which the dashboard shows.
+    """
+
+    version = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    samples = models.PositiveIntegerField(default=0)
+    fitted_at = models.DateTimeField(null=True, blank=True)
+    fit_seconds = models.FloatField(null=True, blank=True)
+    accuracy = models.JSONField(default=dict, blank=True)
+    backtested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="edd_model_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"EDD model v{self.version} ({self.samples} parcels)"
+
+
+class EddPrior(models.Model):
+    """The platform-wide prior for tenants without enough history of their own. One row.
+
+    Built from tenants' fitted models, never from their shipments, and holding only coarse
+    shares that several tenants agree on (``wismo.tracking.edd.model.build_prior``): no tenant
+    field, no counts, nothing that could be read back as one merchant's data.
+    """
+
+    version = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    tenants = models.PositiveIntegerField(default=0, help_text="Tenants whose models were read.")
+    fitted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"EDD prior v{self.version} ({self.tenants} tenants)"

@@ -115,3 +115,41 @@ def write_back_store(*, tenant_id: int, store_id: int) -> int:
 def detect_quiet_shipments() -> int:
     """Beat (hourly): parcels whose carrier went quiet while their date still holds."""
     return observations.quiet_sweep()
+
+
+# --- delivery dates and delay flags (services/edd.py) --------------------------------------------
+
+
+@shared_task(name="wismo.tracking.tasks.edd_fit_due", ignore_result=True)
+def edd_fit_due() -> int:
+    """Beat (daily): rebuild the prior from the models as they are, then refit every tenant."""
+    from tenants.models import Tenant
+    from wismo.tracking.services import edd
+
+    edd.edd_prior_fit()
+    tenant_ids = list(Tenant.objects.filter(is_active=True).values_list("pk", flat=True))
+    for tenant_id in tenant_ids:
+        edd_fit_tenant.apply_async(kwargs={"tenant_id": tenant_id})
+    return len(tenant_ids)
+
+
+@shared_task(
+    base=TenantTask,
+    name="wismo.tracking.tasks.edd_fit_tenant",
+    ignore_result=True,
+    acks_late=True,
+)
+def edd_fit_tenant(*, tenant_id: int) -> int:
+    """Refit one tenant's delivery-date model. Idempotent: a second run refits the same data."""
+    from tenants.models import Tenant
+    from wismo.tracking.services import edd
+
+    return edd.edd_fit(tenant=Tenant.objects.get(pk=tenant_id)).samples
+
+
+@shared_task(name="wismo.tracking.tasks.edd_flag_sweep", ignore_result=True)
+def edd_flag_sweep() -> dict:
+    """Beat (hourly): dates that passed, stalled parcels, labels never scanned (all tenants)."""
+    from wismo.tracking.services import edd
+
+    return edd.edd_sweep()

@@ -39,6 +39,7 @@ from wismo.tracking.models import (
     ShipmentStatusChange,
     UnmappedCarrierCode,
 )
+from wismo.tracking.services import edd
 from wismo.tracking.services.throttle import AccountThrottle, CircuitBreaker
 from wismo.tracking.services.timeline import record_events_batch
 from wismo.tracking.signals import shipment_status_changed
@@ -445,24 +446,14 @@ def _schedule(
             unchanged_polls=shipment.unchanged_polls,
             has_events=shipment.last_event_at is not None,
         )
-    if carrier_result is not None and shipment.estimated_delivery_source != "predicted":
-        # The carrier's own estimate, said to be the carrier's.
-        shipment.estimated_delivery = (
-            carrier_result.estimated_delivery or carrier_result.estimated_delivery_latest
+    if carrier_result is not None:
+        # The carrier's own estimate wins over a prediction, and is said to be the carrier's.
+        fields += edd.carrier_estimate_apply(
+            shipment=shipment,
+            estimated=carrier_result.estimated_delivery,
+            earliest=carrier_result.estimated_delivery_earliest,
+            latest=carrier_result.estimated_delivery_latest,
         )
-        shipment.estimated_delivery_earliest = (
-            carrier_result.estimated_delivery_earliest or shipment.estimated_delivery
-        )
-        shipment.estimated_delivery_latest = (
-            carrier_result.estimated_delivery_latest or shipment.estimated_delivery
-        )
-        shipment.estimated_delivery_source = "carrier"
-        fields += [
-            "estimated_delivery",
-            "estimated_delivery_earliest",
-            "estimated_delivery_latest",
-            "estimated_delivery_source",
-        ]
     last_news = shipment.last_event_at or shipment.created_at
     if shipment.is_active and shipment.status != Status.DELIVERED and now - last_news > window:
         # No carrier news for the whole tracking window: the parcel expires, we stop asking.

@@ -9,7 +9,8 @@ Flow of ``record_events_batch`` (one transaction per call):
    either way a unique key on (shipment, dedupe_key) is the last word);
 5. derive status, substatus, last_event_at and delivered_at from the *whole* timeline, so that
    replaying or reordering events changes nothing;
-6. save the shipments whose state changed and write a ``ShipmentStatusChange`` row per status
+6. save the shipments whose state changed, refresh their expected delivery and delay flags
+   (``services.edd.shipments_refresh``), and write a ``ShipmentStatusChange`` row per status
    change in the same transaction, then send the domain signal after commit.
 """
 
@@ -31,6 +32,7 @@ from carriers.base import CarrierEvent
 from carriers.statuses import Status, action_required
 from carriers.timeline import derive_state
 from wismo.tracking.models import EventSource, Shipment, ShipmentStatusChange, TrackingEvent
+from wismo.tracking.services import edd
 from wismo.tracking.signals import shipment_status_changed
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -289,6 +291,10 @@ def record_events_batch(
                     )
                 )
         _save_states(states)
+        # Expected delivery and the delay/stall flags follow the new state: one batched call.
+        edd.shipments_refresh(
+            shipment_ids=[state[0] for state in states], timelines=timelines, now=now
+        )
         if changes:
             ShipmentStatusChange.objects.bulk_create(changes, batch_size=1000)
             for change in changes:
