@@ -70,6 +70,8 @@ def _isolated_shared_state(settings):
     from wismo.tracking.services.throttle import reset_local_state
 
     settings.WISMO_REDIS_PREFIX = f"wismo-test-{uuid.uuid4().hex[:12]}"
+    # Tests post a delivery and process it at once: no in-process debounce, no settle wait.
+    settings.WISMO_INBOX_DEBOUNCE_SECONDS = 0
     reset_local_state()
     yield
 

@@ -141,3 +141,49 @@ def test_a_signed_woocommerce_order_is_imported(woo, tenant_a, enqueued):
     with tenant_scope(tenant_a):
         assert Order.objects.filter(store=woo).count() == 1
         assert InboundWebhook.objects.get().state == "processed"
+
+
+def test_a_burst_of_deliveries_starts_one_drain_that_imports_them_all(shop, tenant_a, enqueued):
+    bodies = [
+        body_of("shopify/order_two_fulfillments.json").replace(b"5123456789012", str(n).encode())
+        for n in (11, 12, 13)
+    ]
+    for n, body in enumerate(bodies):
+        assert shopify_post(shop, body, webhook_id=f"burst-{n}").status_code == 200
+
+    assert len(enqueued) == 1  # one task for the burst, not one per delivery
+    result = tasks.process_inbound_webhook.apply(kwargs=enqueued[0]).get()
+
+    assert result["webhooks"] == 3
+    with tenant_scope(tenant_a):
+        assert Order.objects.filter(store=shop).count() == 3
+        assert not InboundWebhook.objects.exclude(state="processed").exists()
+    # The drain gave its nudge back: the next delivery starts a new one.
+    shopify_post(shop, bodies[0].replace(b"11", b"14"), webhook_id="after")
+    assert len(enqueued) == 2
+
+
+def test_a_broker_outage_at_intake_loses_nothing(shop, tenant_a, monkeypatch):
+    def down(**kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.process_inbound_webhook, "apply_async", down)
+    response = shopify_post(shop, body_of("shopify/order_two_fulfillments.json"))
+
+    assert response.status_code == 200  # stored: the platform must not retry forever
+    with tenant_scope(tenant_a):
+        assert InboundWebhook.objects.get().state == "received"
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with tenant_scope(tenant_a):
+        InboundWebhook.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    sent = []
+    monkeypatch.setattr(
+        tasks.process_inbound_webhook, "apply_async", lambda kwargs: sent.append(kwargs)
+    )
+    assert tasks.relay_inbound_webhooks() == 1  # the relay finds it and hands it over
+    tasks.process_inbound_webhook.apply(kwargs=sent[0]).get()
+    with tenant_scope(tenant_a):
+        assert Order.objects.filter(store=shop).count() == 1

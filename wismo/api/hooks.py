@@ -1,8 +1,8 @@
-"""Inbound webhooks: carriers push tracking updates here. Verified, stored raw, answered fast."""
+"""Inbound webhooks (carriers, shop platforms): verified, stored raw, answered fast; the services
+store the delivery and nudge its processing (``wismo.tracking.services.inbox``)."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -10,7 +10,6 @@ from django.views.decorators.http import require_POST
 from wismo.api.errors import error_body
 from wismo.tracking.services.shop_webhooks import Ping, shop_webhook_receive
 from wismo.tracking.services.webhooks import WebhookRejected, carrier_push_receive
-from wismo.tracking.tasks import process_inbound_webhook
 
 
 @csrf_exempt  # authenticated by the carrier's signature or shared token, not a browser session
@@ -24,15 +23,8 @@ def carrier_push(request, slug: str, account_id: int):
     except WebhookRejected as exc:
         code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(exc.status, "invalid")
         return JsonResponse(error_body(code, str(exc)), status=exc.status)
-    webhook = received.webhook
-    if not received.duplicate:
-        transaction.on_commit(
-            lambda: process_inbound_webhook.apply_async(
-                kwargs={"tenant_id": webhook.tenant_id, "webhook_id": webhook.pk}
-            )
-        )
     return JsonResponse(
-        {"status": "duplicate" if received.duplicate else "accepted", "id": webhook.pk}
+        {"status": "duplicate" if received.duplicate else "accepted", "id": received.webhook_id}
     )
 
 
@@ -52,15 +44,8 @@ def _shop_hook(platform: str):
                 exc.status, "invalid"
             )
             return JsonResponse(error_body(code, str(exc)), status=exc.status)
-        webhook = received.webhook
-        if not received.duplicate:
-            transaction.on_commit(
-                lambda: process_inbound_webhook.apply_async(
-                    kwargs={"tenant_id": webhook.tenant_id, "webhook_id": webhook.pk}
-                )
-            )
         return JsonResponse(
-            {"status": "duplicate" if received.duplicate else "accepted", "id": webhook.pk}
+            {"status": "duplicate" if received.duplicate else "accepted", "id": received.webhook_id}
         )
 
     return view

@@ -45,6 +45,24 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+@lru_cache(maxsize=1024)
+def _decrypt_cached(keys: tuple[str, ...], token: str) -> str:
+    try:
+        return _fernet(keys).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(
+            "A stored secret cannot be decrypted with any key in WISMO_ENCRYPTION_KEYS"
+        ) from exc
+
+
+def decrypt_hot(token: str) -> str:
+    """``decrypt`` remembered per token, for secrets read on every request (webhook intake).
+
+    Keyed by the ciphertext: a new or rotated secret is a new token, so nothing goes stale.
+    """
+    return _decrypt_cached(tuple(settings.WISMO_ENCRYPTION_KEYS), token)
+
+
 def rotate(token: str) -> str:
     """Re-encrypt ``token`` with the newest key."""
     return fernet().rotate(token.encode()).decode()

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import observations, polling, sync, webhooks, write_back
+from wismo.tracking.services import inbox, observations, polling, sync, webhooks, write_back
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -39,8 +39,13 @@ def poll_shipments(*, tenant_id: int, shipment_ids: list[int]) -> dict:
     ignore_result=True,
     acks_late=True,
 )
-def process_inbound_webhook(*, tenant_id: int, webhook_id: int) -> dict:
-    return webhooks.inbound_webhook_process(webhook_id=webhook_id)
+def process_inbound_webhook(*, tenant_id: int, webhook_id: int | None = None) -> dict:
+    """Process one stored webhook, then the rest of the tenant's inbox (see services.inbox)."""
+    return inbox.inbox_drain(
+        tenant_id=tenant_id,
+        first=webhook_id,
+        process=lambda pk: webhooks.inbound_webhook_process(webhook_id=pk),
+    )
 
 
 @shared_task(name="wismo.tracking.tasks.relay_inbound_webhooks", ignore_result=True)

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
-from tenants.scoping import all_tenants, tenant_scope
+from tenants.models import Tenant
+from wismo.tracking.crypto import decrypt_hot
 from wismo.tracking.importers import shopify, woocommerce
 from wismo.tracking.importers.base import NotThisPayload, OrderDTO, SignatureMismatch
 from wismo.tracking.models import InboundWebhook, Order, Platform, ShopConnection
 from wismo.tracking.services import privacy
 from wismo.tracking.services.imports import order_import
+from wismo.tracking.services.inbox import inbox_nudge, inbox_store
 from wismo.tracking.services.webhooks import MAX_BODY_BYTES, Received, WebhookRejected
 
 SHOPIFY_ORDER_TOPICS = {
@@ -49,20 +52,42 @@ class Ping(Exception):
     """WooCommerce's unsigned creation ping: answered 200, nothing stored."""
 
 
-def _store(platform: str, store_id: int, *, active: bool = True) -> ShopConnection:
-    # The URL names the store before any tenant is known: a spelled-out, single-row lookup.
-    # Compliance webhooks still reach a paused store: erasure must not depend on it being on.
-    with all_tenants():
-        stores = ShopConnection.objects.select_related("tenant").filter(
-            pk=store_id, platform=platform, tenant__is_active=True
-        )
-        store = (stores.filter(is_active=True) if active else stores).first()
-    if store is None:
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    """What the intake needs of a store: read in one narrow query, no tenant row, no credentials."""
+
+    pk: int
+    tenant_id: int
+    shop_url: str
+    webhook_secret: str
+
+
+# Table names are the models' constants; the values are parameters.
+_STORE_TABLES = f"{ShopConnection._meta.db_table} s JOIN {Tenant._meta.db_table} t"
+_STORE_SQL = (
+    "SELECT s.id, s.tenant_id, s.shop_url, s.webhook_secret, s.is_active "  # noqa: S608
+    f"FROM {_STORE_TABLES} ON t.id = s.tenant_id "
+    "WHERE s.id = %s AND s.platform = %s AND t.is_active"
+)
+
+
+def _store(platform: str, store_id: int, *, active: bool = True) -> StoreRef:
+    """The store the URL names, before any tenant is known (a spelled-out single-row read).
+
+    Plain SQL on purpose: this runs on every delivery, and building the ORM query cost more
+    than running it. Compliance webhooks still reach a paused store (``active=False``):
+    erasure must not depend on it being on.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_SQL, [store_id, platform])
+        row = cursor.fetchone()
+    if row is None or (active and not row[4]):
         raise WebhookRejected(404, "Not found.")
-    return store
+    secret = decrypt_hot(row[3]) if row[3] else ""
+    return StoreRef(pk=row[0], tenant_id=row[1], shop_url=row[2] or "", webhook_secret=secret)
 
 
-def _check_shop_domain(store: ShopConnection, domain: str) -> None:
+def _check_shop_domain(store: StoreRef, domain: str) -> None:
     """An erasure for another shop than this store's must not run here (a mixed-up secret)."""
     own = (
         urlsplit(
@@ -75,7 +100,7 @@ def _check_shop_domain(store: ShopConnection, domain: str) -> None:
 
 
 def _check(
-    platform: str, body: bytes, headers: dict[str, str], secret: str, store: ShopConnection
+    platform: str, body: bytes, headers: dict[str, str], secret: str, store: StoreRef
 ) -> tuple[str, str]:
     """(topic, dedupe id) of a verified, well-formed delivery; raises WebhookRejected."""
     try:
@@ -86,8 +111,10 @@ def _check(
     except SignatureMismatch:
         raise WebhookRejected(401, "Signature does not match.") from None
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        # Decoded as UTF-8 first: json.loads(bytes) also takes UTF-16/32, which is not what the
+        # platforms send and could not be stored as text afterwards.
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise WebhookRejected(400, "Body is not JSON.") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "Body is not a JSON object.")
@@ -106,7 +133,7 @@ def _check(
         except NotThisPayload as exc:
             raise WebhookRejected(400, f"Not a Shopify {topic} payload: {exc}") from None
         return topic, headers.get("x-shopify-webhook-id", "")
-    topic = headers.get("x-wc-webhook-topic", "order.updated")
+    topic = headers.get("x-wc-webhook-topic", "order.updated")[:100]
     try:
         woocommerce.order_from_payload(payload)
     except NotThisPayload as exc:
@@ -136,26 +163,22 @@ def shop_webhook_receive(
         else f"shop:{platform}:{store.pk}\n{body!r}"
     )
     digest = hashlib.sha256(key.encode()).hexdigest()
-    with tenant_scope(store.tenant):
-        existing = InboundWebhook.objects.filter(tenant=store.tenant, digest=digest).first()
-        if existing is not None:
-            return Received(existing, duplicate=True)
-        try:
-            with transaction.atomic():
-                webhook = InboundWebhook.objects.create(
-                    tenant=store.tenant,
-                    source=f"shop:{platform}",
-                    store=store,
-                    topic=topic,
-                    headers={k: v for k, v in headers.items() if k in _KEPT},
-                    body=body.decode("utf-8"),
-                    digest=digest,
-                )
-        except IntegrityError:
-            return Received(
-                InboundWebhook.objects.get(tenant=store.tenant, digest=digest), duplicate=True
-            )
-    return Received(webhook, duplicate=False)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "Body is not UTF-8.") from None
+    webhook_id, duplicate = inbox_store(
+        tenant_id=store.tenant_id,
+        source=f"shop:{platform}",
+        store_id=store.pk,
+        topic=topic,
+        headers={k: v for k, v in headers.items() if k in _KEPT},
+        body=text,
+        digest=digest,
+    )
+    if not duplicate:
+        inbox_nudge(tenant_id=store.tenant_id, webhook_id=webhook_id)
+    return Received(webhook_id=webhook_id, tenant_id=store.tenant_id, duplicate=duplicate)
 
 
 def shop_webhook_process(webhook: InboundWebhook) -> int:

@@ -2,7 +2,7 @@
 
 ``carrier_push_receive`` runs in the web request: it checks the push is the carrier's (signature
 or shared token), stores it as an ``InboundWebhook`` keyed by a digest of its body (a redelivery
-is a no-op) and schedules processing after commit. ``inbound_webhook_process`` (a task) parses it
+is a no-op) and nudges the inbox's drain (``services.inbox``). ``inbound_webhook_process`` (a task) parses it
 and records the events of the tenant's matching shipments through ``record_events_batch``; a
 failure stays on the row with its error, to be replayed.
 """
@@ -14,14 +14,15 @@ import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DataError, transaction
 from django.utils import timezone
 
 from carriers import registry
 from carriers.base import NotThisFormat
-from tenants.scoping import all_tenants, tenant_scope
+from tenants.scoping import all_tenants
 from wismo.tracking.importers.base import NotThisPayload
 from wismo.tracking.models import CarrierAccount, EventSource, InboundWebhook, Shipment
+from wismo.tracking.services.inbox import inbox_nudge, inbox_store
 from wismo.tracking.services.timeline import record_events_batch
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class WebhookRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    webhook: InboundWebhook
+    webhook_id: int
+    tenant_id: int
     duplicate: bool
 
 
@@ -81,26 +83,22 @@ def carrier_push_receive(
         adapter.parse_push(body)
     except NotThisFormat as exc:
         raise WebhookRejected(400, f"Not a {slug} push: {exc}") from None
+    except (RecursionError, TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        # A verified body the adapter cannot read is the carrier's malformed push, not our 500.
+        logger.warning("unreadable %s push for account %s: %r", slug, account.pk, exc)
+        raise WebhookRejected(400, f"Not a readable {slug} push.") from None
     digest = hashlib.sha256(f"carrier:{slug}:{account.pk}\n".encode() + body).hexdigest()
-    with tenant_scope(account.tenant):
-        existing = InboundWebhook.objects.filter(tenant=account.tenant, digest=digest).first()
-        if existing is not None:
-            return Received(existing, duplicate=True)
-        try:
-            with transaction.atomic():
-                webhook = InboundWebhook.objects.create(
-                    tenant=account.tenant,
-                    source=f"carrier:{slug}",
-                    carrier_account=account,
-                    headers={k: v for k, v in headers.items() if k in _KEPT_HEADERS},
-                    body=text,
-                    digest=digest,
-                )
-        except IntegrityError:  # the same push arrived twice at once
-            return Received(
-                InboundWebhook.objects.get(tenant=account.tenant, digest=digest), duplicate=True
-            )
-    return Received(webhook, duplicate=False)
+    webhook_id, duplicate = inbox_store(
+        tenant_id=account.tenant_id,
+        source=f"carrier:{slug}",
+        carrier_account_id=account.pk,
+        headers={k: v for k, v in headers.items() if k in _KEPT_HEADERS},
+        body=text,
+        digest=digest,
+    )
+    if not duplicate:
+        inbox_nudge(tenant_id=account.tenant_id, webhook_id=webhook_id)
+    return Received(webhook_id=webhook_id, tenant_id=account.tenant_id, duplicate=duplicate)
 
 
 def inbound_webhook_process(*, webhook_id: int) -> dict[str, int]:
@@ -120,11 +118,25 @@ def inbound_webhook_process(*, webhook_id: int) -> dict[str, int]:
         slug = webhook.source.removeprefix("carrier:")
         try:
             batch = registry.get_adapter(slug).parse_push(webhook.body.encode())
-        except (NotThisFormat, registry.UnknownCarrier) as exc:
+        except (
+            NotThisFormat,
+            registry.UnknownCarrier,
+            RecursionError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            KeyError,
+            OverflowError,
+        ) as exc:
             webhook.state, webhook.error = InboundWebhook.State.FAILED, str(exc)[:2000]
             webhook.save(update_fields=["state", "error", "attempts"])
             return {"events": 0, "shipments": 0}
-        numbers = {r.tracking_number for r in batch.results}
+        # Only numbers we could be tracking: letters and digits (a NUL would break the query).
+        numbers = {
+            r.tracking_number
+            for r in batch.results
+            if r.tracking_number.isascii() and r.tracking_number.isalnum()
+        }
         shipments = dict(
             Shipment.objects.filter(carrier=slug, tracking_number__in=numbers).values_list(
                 "tracking_number", "id"
@@ -169,7 +181,9 @@ def _process_shop(webhook: InboundWebhook) -> dict[str, int]:
     try:
         with transaction.atomic():
             created = shop_webhook_process(webhook)
-    except (NotThisPayload, ValidationError, ValueError) as exc:
+    except (NotThisPayload, ValidationError, ValueError, DataError, RecursionError) as exc:
+        # DataError: a value the platform sent does not fit a column (a 3-letter country):
+        # the delivery fails visibly with its error instead of being retried forever.
         webhook.state, webhook.error = InboundWebhook.State.FAILED, str(exc)[:2000]
         webhook.save(update_fields=["state", "error", "attempts"])
         return {"events": 0, "shipments": 0}
