@@ -43,6 +43,14 @@ class CarrierEvent:
         if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
             raise ValueError("CarrierEvent.occurred_at must be timezone-aware")
         object.__setattr__(self, "substatus", normalize_substatus(self.status, self.substatus))
+        # A carrier's words are text for people: no NUL (no database text column can hold it).
+        for name in ("code", "description", "location"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                value = "" if value is None else str(value)
+            if "\x00" in value:
+                value = value.replace("\x00", "")
+            object.__setattr__(self, name, value)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +25,7 @@ from notifications.models import (
 from notifications.services import templates as template_services
 from notifications.services.webhooks_out import delivery_replay
 from tenants.models import Membership
+from wismo.api.parsers import SafeJSONParser
 from wismo.api.permissions import AdminKeyOnly, HasTenantApiKey
 from wismo.api.views import TenantScopedMixin
 from wismo.tracking import labels
@@ -93,7 +93,7 @@ class NotificationSettingsView(TenantScopedMixin, APIView):
 
     permission_classes = [AdminKeyOnly]
     serializer_class = PolicySerializer
-    parser_classes = [JSONParser]  # lists and dicts: form encoding would blank them silently
+    parser_classes = [SafeJSONParser]  # lists and dicts: form encoding would blank them silently
 
     def _policy(self, request) -> NotificationPolicy:
         store_id = request.query_params.get("store")
@@ -140,7 +140,7 @@ class EmailTemplateViewSet(TenantScopedMixin, viewsets.ViewSet):
     ``test`` to see it."""
 
     permission_classes = [AdminKeyOnly]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     lookup_value_regex = r"[a-z_]+/[a-z]{2}"
     serializer_class = TemplateSourcesSerializer
 

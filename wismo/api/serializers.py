@@ -99,7 +99,7 @@ class ShipmentCreateSerializer(serializers.Serializer):
     tracking_number = serializers.CharField(max_length=100)
     carrier = serializers.CharField(max_length=40, required=False, allow_blank=True)
     order_number = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    customer_email = serializers.EmailField(required=False, allow_blank=True)
+    customer_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     locale = serializers.ChoiceField(choices=LOCALES, required=False, allow_blank=True)
     destination_country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
@@ -155,7 +155,7 @@ class OrderShipmentSerializer(serializers.Serializer):
 class OrderCreateSerializer(serializers.Serializer):
     order_number = serializers.CharField(max_length=100)
     external_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    customer_email = serializers.EmailField(required=False, allow_blank=True)
+    customer_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     locale = serializers.ChoiceField(choices=LOCALES, required=False, allow_blank=True)
     shipping_country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)

@@ -148,37 +148,42 @@ class ShipmentViewSet(
         data = serializer.validated_data
         tenant = self.tenant
         try:
-            order = None
-            if data.get("order_number") or data.get("customer_email"):
-                number = data.get("order_number") or data["tracking_number"]
-                order, _ = order_upsert(
-                    tenant=tenant,
-                    data=OrderData(
-                        external_id=number,
-                        order_number=number,
-                        customer_email=data.get("customer_email", ""),
-                        customer_name=data.get("customer_name", ""),
-                        locale=data.get("locale", ""),
-                        shipping_country=data.get("destination_country", ""),
-                        shipping_postcode=data.get("destination_postcode", ""),
-                    ),
-                )
-            shipment, created = shipment_create(
-                tenant=tenant,
-                tracking_number=data["tracking_number"],
-                carrier=data.get("carrier") or None,
-                priority=tenant.carrier_priority,
-                order=order,
-                destination_country=data.get("destination_country", ""),
-                destination_postcode=data.get("destination_postcode", ""),
-                shipped_at=data.get("shipped_at"),
-            )
+            # All or nothing: an order made for a number that then cannot be tracked must go.
+            with transaction.atomic():
+                shipment, created = self._create(tenant, data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
         shipment = selectors.shipment_detail(shipment_id=shipment.pk)
         return Response(
             ShipmentDetailSerializer(shipment).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def _create(self, tenant, data) -> tuple[Shipment, bool]:
+        order = None
+        if data.get("order_number") or data.get("customer_email"):
+            number = data.get("order_number") or data["tracking_number"]
+            order, _ = order_upsert(
+                tenant=tenant,
+                data=OrderData(
+                    external_id=number,
+                    order_number=number,
+                    customer_email=data.get("customer_email", ""),
+                    customer_name=data.get("customer_name", ""),
+                    locale=data.get("locale", ""),
+                    shipping_country=data.get("destination_country", ""),
+                    shipping_postcode=data.get("destination_postcode", ""),
+                ),
+            )
+        return shipment_create(
+            tenant=tenant,
+            tracking_number=data["tracking_number"],
+            carrier=data.get("carrier") or None,
+            priority=tenant.carrier_priority,
+            order=order,
+            destination_country=data.get("destination_country", ""),
+            destination_postcode=data.get("destination_postcode", ""),
+            shipped_at=data.get("shipped_at"),
         )
 
     @extend_schema(

@@ -368,7 +368,7 @@ def _order(order: dict) -> OrderDTO:
 def _line_item(item: dict) -> LineItemDTO:
     try:
         quantity = int(item.get("quantity") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is JSON's infinity
         quantity = 0
     return LineItemDTO(
         title=_text(item.get("title")) or _text(item.get("name")),

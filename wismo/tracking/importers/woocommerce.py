@@ -154,7 +154,7 @@ def _locale(payload: Mapping) -> str:
 def _line_item(item: Mapping) -> LineItemDTO:
     try:
         quantity = int(float(_text(item.get("quantity")) or 1))
-    except ValueError:
+    except (ValueError, OverflowError):  # "Infinity" parses as a float, not as an int
         quantity = 1
     price = _decimal_text(item.get("price"))
     if not price and quantity > 0:

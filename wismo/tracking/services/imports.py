@@ -21,6 +21,7 @@ from wismo.tracking.models import Order, Platform, Shipment, ShopConnection
 from wismo.tracking.services.polling import poll_queue_sync
 from wismo.tracking.services.shipments import (
     OrderData,
+    _fits,
     normalize_tracking_number,
     order_upsert,
     resolve_carrier,
@@ -160,13 +161,14 @@ def order_import(*, store: ShopConnection, dto: OrderDTO) -> ImportOutcome:
 
 
 def _order_fields(dto: OrderDTO) -> dict:
-    fields = {
+    country = (dto.shipping_country or "").strip().upper()
+    fields = {  # fitted to the columns as order_upsert does
         "order_number": dto.order_number,
-        "customer_email": dto.customer_email,
-        "customer_name": dto.customer_name,
-        "locale": dto.locale,
-        "shipping_country": dto.shipping_country.upper(),
-        "shipping_postcode": dto.shipping_postcode,
+        "customer_email": _fits(dto.customer_email, 254),
+        "customer_name": (dto.customer_name or "")[:200],
+        "locale": _fits(dto.locale, 16),
+        "shipping_country": country if len(country) == 2 and country.isalpha() else "",
+        "shipping_postcode": _fits(dto.shipping_postcode, 20),
     }
     items = [
         {

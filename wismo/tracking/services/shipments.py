@@ -47,17 +47,27 @@ class OrderData:
     placed_at: datetime | None = None
 
 
+def _fits(value: str | None, length: int) -> str:
+    """The value when it fits its column, else nothing (a cut email is a wrong email)."""
+    value = (value or "").strip()
+    return value if len(value) <= length else ""
+
+
 def order_upsert(
     *, tenant: Tenant, data: OrderData, store: ShopConnection | None = None
 ) -> tuple[Order, bool]:
     """Create the order or update the fields that came with ``data``. Returns (order, created)."""
+    country = (data.shipping_country or "").strip().upper()
     defaults = {
+        # Platforms send what they like. A name of 300 letters is still that shopper's name
+        # (cut); an email, locale or postcode too long for its column is not one (blank), nor
+        # a country that is not two letters. The order number is its identity: never cut.
         "order_number": data.order_number,
-        "customer_email": data.customer_email,
-        "customer_name": data.customer_name,
-        "locale": data.locale,
-        "shipping_country": data.shipping_country.upper(),
-        "shipping_postcode": data.shipping_postcode,
+        "customer_email": _fits(data.customer_email, 254),
+        "customer_name": (data.customer_name or "")[:200],
+        "locale": _fits(data.locale, 16),
+        "shipping_country": country if len(country) == 2 and country.isalpha() else "",
+        "shipping_postcode": _fits(data.shipping_postcode, 20),
     }
     if data.line_items is not None:
         defaults["line_items"] = data.line_items
