@@ -1,0 +1,10 @@
+"""Settings of the web server bench/webhooks.py starts: wismo's, with a URLconf adding one view.
+
+Everything else (middleware, database, broker, security) is exactly wismo.settings, so the trivial
+view and the webhook endpoint run through the same stack. gunicorn finds this module and
+``bench_urls`` with ``bench/`` on ``PYTHONPATH``.
+"""
+
+from wismo.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench_urls"
