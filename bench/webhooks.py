@@ -87,10 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-class",
         choices=["sync", "gthread"],
-        default="sync",
-        help="gunicorn worker class (sync, as bin/run and the Docker image run it)",
+        default="gthread",
+        help="gunicorn worker class (gthread, as bin/run and the Docker image run it)",
     )
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     return parser.parse_args(argv)
 
 

@@ -393,12 +393,33 @@ class InboundWebhook(TenantOwned):
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
 
+    # Every delivery writes a row here while the platform waits for our answer, so the table
+    # keeps only the indexes it reads by: (tenant, digest) for duplicates, the pending index for
+    # the relay. Its foreign keys have no index of their own (the unique key leads with the
+    # tenant; rows are found by account or store only when one is deleted, which is rare) and
+    # no database constraint: a constraint check share-locks the tenant's and the store's row
+    # on every insert, which serializes a burst of deliveries. Deletions cascade in Django.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     source = models.CharField(max_length=40, help_text="carrier:<slug> or shop:<platform>")
     carrier_account = models.ForeignKey(
-        CarrierAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhooks"
+        CarrierAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhooks",
+        db_index=False,
+        db_constraint=False,
     )
     store = models.ForeignKey(
-        ShopConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhooks"
+        ShopConnection,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhooks",
+        db_index=False,
+        db_constraint=False,
     )
     topic = models.CharField(max_length=100, blank=True)
     headers = models.JSONField(default=dict)
