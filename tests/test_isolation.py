@@ -33,6 +33,7 @@ from tests.factories import (
     TenantFactory,
     ev,
 )
+from tracking_pages.models import PageViewCount, ProblemReport
 from wismo.tracking import tasks
 from wismo.tracking.models import (
     EddModel,
@@ -75,6 +76,8 @@ UPDATES = {
     "tracking.PollQueue": ("carrier", "touched-by-b"),
     "tracking.PrivacyRequest": ("external_id", "touched-by-b"),
     "tracking.EddModel": ("samples", 999),
+    "tracking_pages.ProblemReport": ("message", "Touched by B"),
+    "tracking_pages.PageViewCount": ("views", 99),
     "notifications.NotificationPolicy": ("sender_name", "Touched by B"),
     "notifications.EmailTemplate": ("subject", "Touched by B"),
     "notifications.Notification": ("last_error", "Touched by B"),
@@ -145,6 +148,12 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             export={"orders": [{"customer_name": f"{tag} Shopper"}]},
         )
         edd_model = EddModel.objects.create(tenant=tenant, data={"tag": tag}, samples=7)
+        problem = ProblemReport.objects.create(
+            tenant=tenant, order=order, shipment=shipment, kind="damaged", message=f"{tag} report"
+        )
+        page_views = PageViewCount.objects.create(
+            tenant=tenant, shipment=shipment, day=shipment.created_at.date(), views=3
+        )
         policy = NotificationPolicy.objects.create(tenant=tenant, sender_name=f"{tag} Sender")
         template = EmailTemplate.objects.create(
             tenant=tenant, trigger="shipped", language="en", subject=f"{tag} subject"
@@ -172,6 +181,8 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
         )
         return {
             "tracking.EddModel": edd_model,
+            "tracking_pages.ProblemReport": problem,
+            "tracking_pages.PageViewCount": page_views,
             "notifications.NotificationPolicy": policy,
             "notifications.EmailTemplate": template,
             "notifications.Notification": notification,

@@ -2,7 +2,12 @@ from django.apps import AppConfig
 
 
 class TrackingPagesConfig(AppConfig):
-    """Public, branded shopper pages (built by the tracking pages issue)."""
+    """Public, branded shopper pages: tracking by token, lookup, proof, problem reports, widget."""
 
     name = "tracking_pages"
     verbose_name = "Tracking pages"
+
+    def ready(self) -> None:
+        from tracking_pages import services
+
+        services.register_privacy_handler()

@@ -138,6 +138,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A tenant's own domain serves its tracking pages at / and /<token>/.
+    "tracking_pages.middleware.CustomDomainMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -270,6 +272,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wismo.tracking.tasks.detect_quiet_shipments",
         "schedule": 3600,
     },
+    "flush-page-views": {"task": "tracking_pages.tasks.flush_page_views", "schedule": 60},
     "relay-status-changes": {
         "task": "notifications.tasks.relay_status_changes",
         "schedule": 60,

@@ -7,6 +7,7 @@ from wismo import health
 from wismo.api import hooks
 
 urlpatterns = [
+    path("t/", include("tracking_pages.urls")),  # first: the hottest route
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

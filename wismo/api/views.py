@@ -57,11 +57,22 @@ class TenantScopedMixin:
             self._scope.callback(timezone.deactivate)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        self._close_scope()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # An exception DRF does not handle skips finalize_response: the scope must not
+            # outlive the request (the next request on this thread would inherit it).
+            self._close_scope()
+
+    def _close_scope(self) -> None:
         scope = getattr(self, "_scope", None)
         if scope is not None:
-            scope.close()
             self._scope = None
-        return super().finalize_response(request, response, *args, **kwargs)
+            scope.close()
 
     @property
     def tenant(self):

@@ -41,7 +41,7 @@ def _language(lang: str | None) -> str:
 STATUS_LABELS: dict[str, dict[str, str]] = {
     Status.PENDING: _t(
         en="Waiting for the carrier",
-        it="In attesta del corriere",
+        it="In attesa del corriere",
         es="Esperando al transportista",
         de="Wartet auf den Versanddienstleister",
         fr="En attente du transporteur",

@@ -1,0 +1,17 @@
+"""Settings of the server bench/tracking_page.py starts: wismo's, with its own URLconf.
+
+Everything else (middleware, database, cache, security) is wismo.settings, plus the tracking
+pages' custom-domain middleware when wismo.settings does not list it yet, so the "hello" view and
+the tracking page run through the same stack. gunicorn finds this module and ``pages_urls`` with
+``bench/`` on ``PYTHONPATH``.
+"""
+
+from wismo.settings import *  # noqa: F403
+from wismo.settings import MIDDLEWARE
+
+ROOT_URLCONF = "pages_urls"
+
+_DOMAINS = "tracking_pages.middleware.CustomDomainMiddleware"
+if _DOMAINS not in MIDDLEWARE:
+    MIDDLEWARE = list(MIDDLEWARE)
+    MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, _DOMAINS)
