@@ -7,8 +7,11 @@ models, so they are tested by replaying the platform's documented payloads.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 
 class NotThisPayload(ValueError):
@@ -63,3 +66,56 @@ class Page:
 
     orders: list[OrderDTO]
     next_cursor: str | None = None
+
+
+# -- helpers the platform readers share ---------------------------------------------------------
+
+CENTS = Decimal("0.01")
+
+
+def text(value: object) -> str:
+    """Any scalar as stripped text; None, containers and booleans as ""."""
+    if value is None or isinstance(value, bool | dict | list):
+        return ""
+    return str(value).strip()
+
+
+def decimal_text(value: object) -> str:
+    """A price as text ("24.90"): JSON numbers lose trailing zeros, so cents are shown; finer
+    precision is kept as sent; anything that is not a finite number is ""."""
+    raw = text(value)
+    if not raw:
+        return ""
+    try:
+        number = Decimal(raw)
+    except InvalidOperation:
+        return ""
+    if not number.is_finite():
+        return ""
+    if number.as_tuple().exponent >= -2:
+        number = number.quantize(CENTS)
+    return format(number, "f")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https(url: str, what: str) -> str:
+    """``url`` without a trailing slash; ``ValueError`` unless https (or http to this machine).
+
+    Platform credentials travel with every request (a Bearer token, Basic auth): never over
+    plain HTTP to another machine.
+    """
+    base = url.strip().rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and _is_loopback(parts.hostname or "")
+    ):
+        raise ValueError(f"the {what} URL must be https://")
+    return base

@@ -60,13 +60,10 @@ expressible as search groups; the cursor is ``"<t>|<id>"`` and the page is the l
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
 from carriers.http import HttpClient, MalformedResponse, TerminalError, json_body
 from wismo.tracking.importers.base import (
@@ -75,6 +72,13 @@ from wismo.tracking.importers.base import (
     NotThisPayload,
     OrderDTO,
     Page,
+    require_https,
+)
+from wismo.tracking.importers.base import (
+    decimal_text as _decimal_text,
+)
+from wismo.tracking.importers.base import (
+    text as _text,
 )
 
 ORDERS_PATH = "/rest/V1/orders"
@@ -88,7 +92,6 @@ CANCELLED_STATES = frozenset({"canceled", "closed"})
 # resolve already, but Magento's "dhl" is DHL Express, which "dhl" alone would not say.
 CORE_CARRIERS = {"ups": "ups", "usps": "usps", "fedex": "fedex", "dhl": "DHL Express"}
 CUSTOM_CARRIER = "custom"
-CENTS = Decimal("0.01")
 MAGENTO_TIME = "%Y-%m-%d %H:%M:%S"
 
 _CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)")
@@ -96,13 +99,6 @@ _PLACEHOLDER = re.compile(r"%(\w+)")
 
 
 # -- small readers -------------------------------------------------------------------------------
-
-
-def _text(value: object) -> str:
-    """Any scalar as stripped text; None, containers and booleans as ""."""
-    if value is None or isinstance(value, bool | dict | list):
-        return ""
-    return str(value).strip()
 
 
 def _id(value: object) -> str:
@@ -129,22 +125,6 @@ def _when(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _decimal_text(value: object) -> str:
-    text = _text(value)
-    if not text:
-        return ""
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return ""
-    if not number.is_finite():
-        return ""
-    # Prices come as JSON numbers (89, 24.9): show cents, keep finer precision as sent.
-    if number.as_tuple().exponent >= -2:
-        number = number.quantize(CENTS)
-    return format(number, "f")
 
 
 def _full_name(first: object, last: object) -> str:
@@ -297,15 +277,6 @@ def order_from_payload(order: dict, shipments: Iterable[dict] = (), locale: str 
 # -- REST client ---------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _magento_message(response) -> str:
     """Magento's error message with its ``%name``/``%1`` placeholders filled in."""
     try:
@@ -382,15 +353,9 @@ class MagentoClient:
         page_size: int = ORDERS_PAGE_SIZE,
         shipments_page_size: int = SHIPMENTS_PAGE_SIZE,
     ):
-        base = base_url.strip().rstrip("/")
+        base = require_https(base_url, "Magento store")
         if base.endswith("/rest"):  # the REST endpoint pasted instead of the store's address
             base = base[: -len("/rest")]
-        parts = urlsplit(base)
-        if parts.scheme != "https" and not (
-            parts.scheme == "http" and _is_loopback(parts.hostname or "")
-        ):
-            # A Bearer token is a password: never over plain HTTP to another machine.
-            raise ValueError("the Magento store URL must be https://")
         if page_size < 1 or shipments_page_size < 1:
             raise ValueError("page sizes must be positive")
         self.base_url = base

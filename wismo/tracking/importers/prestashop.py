@@ -44,7 +44,6 @@ resources orders / order_carriers / carriers; PrestaShop's shipping FAQ):
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -63,6 +62,7 @@ from wismo.tracking.importers.base import (
     NotThisPayload,
     OrderDTO,
     Page,
+    require_https,
 )
 
 # Default order_states ids of a PrestaShop install: Canceled, Refunded, Payment error.
@@ -310,15 +310,6 @@ def order_from_payload(
 # -- Webservice client ---------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _zone(timezone: str | tzinfo) -> tzinfo:
     if isinstance(timezone, tzinfo):
         return timezone
@@ -408,13 +399,7 @@ class PrestaShopClient:
         cancelled_state_ids: Iterable[str] = CANCELLED_STATE_IDS,
         page_size: int = PAGE_SIZE,
     ):
-        parts = urlsplit(base_url.strip())
-        if parts.scheme != "https" and not (
-            parts.scheme == "http" and _is_loopback(parts.hostname or "")
-        ):
-            # The key goes out as Basic auth on every request: never over plain http.
-            raise ValueError("the PrestaShop shop URL must be https://")
-        base = base_url.strip().rstrip("/")
+        base = require_https(base_url, "PrestaShop shop")
         # Merchants paste either the shop URL or its Webservice URL.
         self.api_url = base if base.endswith("/api") else base + "/api"
         self.auth = (api_key, "")

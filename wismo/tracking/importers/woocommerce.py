@@ -40,12 +40,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
+from decimal import Decimal
 
 from carriers.http import HttpClient, MalformedResponse, TerminalError, json_body
 from wismo.tracking.importers.base import (
@@ -55,6 +53,13 @@ from wismo.tracking.importers.base import (
     OrderDTO,
     Page,
     SignatureMismatch,
+    require_https,
+)
+from wismo.tracking.importers.base import (
+    decimal_text as _decimal_text,
+)
+from wismo.tracking.importers.base import (
+    text as _text,
 )
 
 CANCELLED_STATUSES = frozenset({"cancelled", "refunded", "failed", "trash"})
@@ -83,13 +88,6 @@ _ENTITY = re.compile("|".join(re.escape(e) for e in _ENTITIES), re.IGNORECASE)
 # -- payloads ------------------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    """Any scalar as stripped text; None, containers and booleans as ""."""
-    if value is None or isinstance(value, bool | dict | list):
-        return ""
-    return str(value).strip()
-
-
 def _dict(value: object) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
@@ -114,22 +112,6 @@ def _unix(value: object) -> datetime | None:
         return datetime.fromtimestamp(int(float(text)), tz=UTC)
     except (ValueError, OverflowError, OSError):
         return None
-
-
-def _decimal_text(value: object) -> str:
-    text = _text(value)
-    if not text:
-        return ""
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return ""
-    if not number.is_finite():
-        return ""
-    # JSON floats lose trailing zeros (24.5, 25.0): show cents; keep finer precision as sent.
-    if number.as_tuple().exponent >= -2:
-        number = number.quantize(CENTS)
-    return format(number, "f")
 
 
 def _meta(payload: Mapping, key: str) -> object:
@@ -296,26 +278,12 @@ def is_ping(raw_body: bytes, headers: Mapping[str, str]) -> bool:
 # -- REST client ---------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class WooCommerceClient:
     """Reads a shop's orders with its REST API key pair (``ck_...``/``cs_...``)."""
 
     def __init__(self, site_url: str, consumer_key: str, consumer_secret: str, http: HttpClient):
-        parts = urlsplit(site_url.strip())
-        if parts.scheme != "https" and not (
-            parts.scheme == "http" and _is_loopback(parts.hostname or "")
-        ):
-            # Basic auth sends the secret as is; WooCommerce only accepts it over HTTPS anyway.
-            raise ValueError("the WooCommerce site URL must be https://")
-        self.base_url = site_url.strip().rstrip("/")
+        # Basic auth sends the secret as is; WooCommerce only accepts it over HTTPS anyway.
+        self.base_url = require_https(site_url, "WooCommerce site")
         self.auth = (consumer_key, consumer_secret)
         self.http = http
 
