@@ -47,9 +47,6 @@ import os
 import platform
 import queue
 import shlex
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +58,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, ensure_database, migrate, setup_django
+from _load import (
+    _children,
+    _connect,
+    _process_cpu_seconds,
+    exchange,
+    stop_gunicorn,
+    summarize,
+)
 from _production import cpu_jiffies, free_port, machine_busy, production_env
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wismo_bench_webhooks"
@@ -224,42 +229,6 @@ def build_requests(target: Target, count: int, ident: int) -> list[bytes]:
     return built
 
 
-def exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes, bool]:
-    """Send one request, read its response: (status, body, server closes the connection)."""
-    sock.sendall(request)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("connection closed before the response")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length, close = None, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"connection":
-            close = value.strip().lower() == b"close"
-    while length is None or len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            if length is None:
-                return status, body, True
-            raise ConnectionError("connection closed mid-body")
-        body += chunk
-    return status, body[:length], close
-
-
-def _connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 # --- load generator -----------------------------------------------------------------------------
 
 
@@ -343,24 +312,6 @@ def _client(
             "cpu": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
         }
     )
-
-
-def _process_cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(parts[11]) + int(parts[12])  # utime + stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 @dataclass
@@ -487,39 +438,7 @@ def wait_ready(process: subprocess.Popen, target: Target, log: Path, timeout: fl
     sys.exit(f"gunicorn did not answer within {timeout} s:\n{log.read_text()}")
 
 
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 # --- report -------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def summarize(rounds: list[Round]) -> dict:
-    latencies = [x for r in rounds for x in r.latencies]
-    return {
-        "req_per_s": round(statistics.median(r.rate for r in rounds), 1),
-        "rounds_req_per_s": [round(r.rate, 1) for r in rounds],
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "requests": sum(r.counted for r in rounds),
-        "errors": sum(r.errors for r in rounds),
-        "client_cores": round(statistics.median(r.client_cpu for r in rounds), 2),
-        "server_worker_cores": round(statistics.median(r.server_cpu for r in rounds), 2),
-        "machine_busy": round(statistics.median(r.machine_busy for r in rounds), 3),
-    }
 
 
 def main(argv=None) -> int:
