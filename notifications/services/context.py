@@ -7,7 +7,6 @@ call a method or walk a relation. Dates are formatted here, in the shopper's lan
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core import signing
@@ -18,24 +17,18 @@ from django.utils.formats import date_format
 from carriers import registry
 from carriers.statuses import action_required
 from notifications.models import Notification, NotificationPolicy, Trigger
+from notifications.services.policy import shopper_zone
 from wismo.tracking import labels
 from wismo.tracking.models import Order, Shipment
 
 UNSUBSCRIBE_SALT = "wismo.notifications.unsubscribe"
 
 
-def _zone(tenant) -> ZoneInfo:
-    try:
-        return ZoneInfo(tenant.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def format_date(value: date | datetime | None, language: str, tenant) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = value.astimezone(_zone(tenant)).date()
+        value = value.astimezone(shopper_zone("", tenant)).date()
     with translation.override(language):
         return date_format(value, "DATE_FORMAT")
 
@@ -44,7 +37,7 @@ def format_time(value: datetime | None, language: str, tenant) -> str:
     if value is None:
         return ""
     with translation.override(language):
-        return date_format(value.astimezone(_zone(tenant)), "DATETIME_FORMAT")
+        return date_format(value.astimezone(shopper_zone("", tenant)), "DATETIME_FORMAT")
 
 
 def tracking_url(tenant, target: Order | Shipment) -> str:
