@@ -6,6 +6,7 @@ view counters) and turns off the waits and caches that tests would trip over.
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -28,7 +29,10 @@ def _pages_wired(settings):
     views._brand_of.clear()
     views.local_pages.clear()
     views._chromes.clear()
+    # The push clock is process-wide: a test that starts more than PUSH_SECONDS after the last
+    # push would see its first view pushed (and the buffer emptied) before it looks.
     pageviews._pending.clear()
+    pageviews._last_push = time.monotonic()
     yield
     selectors.forget_tenants()
     pageviews._pending.clear()
