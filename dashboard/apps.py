@@ -6,3 +6,10 @@ class DashboardConfig(AppConfig):
 
     name = "dashboard"
     verbose_name = "Dashboard"
+
+    def ready(self) -> None:
+        # Merchants' status overrides (settings > status mapping) apply to new carrier events.
+        from dashboard.services.settings_integrations import status_overrides_for
+        from wismo.tracking.services.timeline import set_status_override_provider
+
+        set_status_override_provider(status_overrides_for)

@@ -72,7 +72,16 @@ class MembershipAdmin(TenantScopedAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ("prefix", "name", "tenant", "role", "created_at", "last_used_at", "revoked_at")
-    fields = ("tenant", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at")
+    fields = (
+        "tenant",
+        "name",
+        "prefix",
+        "role",
+        "rate_limit_per_minute",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
     def has_add_permission(self, request):

@@ -89,6 +89,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Requests per minute this key may make; empty means WISMO_API_RATE_LIMIT_PER_MINUTE.
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
 
     objects = TenantManager()
     # API authentication looks a key up by prefix before it knows the tenant.

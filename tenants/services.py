@@ -83,30 +83,65 @@ def api_key_create(*, tenant: Tenant, role: str = Role.ADMIN, name: str = "") ->
     return key, raw
 
 
+# A key's row is read from the shared cache, not the database, on every request after the first:
+# the lookup was the largest fixed cost of an API call. Revoking a key, or any change to a key or
+# its tenant, drops the entry at once (``api_key_forget``, wired to saves and deletes in
+# ``tenants.apps``); the TTL bounds anything else (a raw UPDATE).
+_KEY_CACHE_SECONDS = 30
+
+
+def _key_cache_name(prefix: str) -> str:
+    from django.conf import settings
+
+    return f"{settings.WISMO_REDIS_PREFIX}:api-key:{prefix}"
+
+
+def _cache_call(method: str, *args):
+    """The shared cache, or None when it is down: authentication then reads the database."""
+    from django.core.cache import cache
+
+    try:
+        return getattr(cache, method)(*args)
+    except Exception:
+        return None
+
+
+def api_key_forget(*, prefix: str) -> None:
+    _cache_call("delete", _key_cache_name(prefix))
+
+
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
     """The active key matching ``raw_key``, or None. Constant-time on the secret part."""
     if not raw_key.startswith(KEY_PREFIX) or len(raw_key) > 200:
         return None
-    prefix = raw_key.split("_", 2)[:2]
-    if len(prefix) != 2:
+    parts = raw_key.split("_", 2)[:2]
+    if len(parts) != 2:
         return None
-    key = (
-        ApiKey.unscoped.select_related("tenant")
-        .filter(prefix="_".join(prefix), revoked_at__isnull=True, tenant__is_active=True)
-        .first()
-    )
-    if key is None or not hmac.compare_digest(key.hashed_key, _hash(raw_key)):
+    prefix = "_".join(parts)
+    key = _cache_call("get", _key_cache_name(prefix))
+    if key is None:
+        key = (
+            ApiKey.unscoped.select_related("tenant")
+            .filter(prefix=prefix, revoked_at__isnull=True, tenant__is_active=True)
+            .first()
+        )
+        if key is None:
+            return None  # misses are not cached: random prefixes must not fill the cache
+        _cache_call("set", _key_cache_name(prefix), key, _KEY_CACHE_SECONDS)
+    if not hmac.compare_digest(key.hashed_key, _hash(raw_key)):
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         # Recorded at minute resolution: one write per key per minute, not one per request.
         ApiKey.unscoped.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        _cache_call("set", _key_cache_name(prefix), key, _KEY_CACHE_SECONDS)
     return key
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.unscoped.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key_forget(prefix=key.prefix)
 
 
 def user_tenants(user) -> list[Membership]:

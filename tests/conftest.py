@@ -70,9 +70,21 @@ def _isolated_shared_state(settings):
     from wismo.tracking.services.throttle import reset_local_state
 
     settings.WISMO_REDIS_PREFIX = f"wismo-test-{uuid.uuid4().hex[:12]}"
+    # Passwords are hashed with PBKDF2 at a million rounds in the product; the tests sign
+    # hundreds of people in and would spend minutes hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests post a delivery and process it at once: no in-process debounce, no settle wait.
     settings.WISMO_INBOX_DEBOUNCE_SECONDS = 0
     reset_local_state()
+    # The shopper pages keep per-process maps (tenant slugs, brands, rendered pages): a test's
+    # rolled-back tenant must not be found by the next test under the same slug.
+    from tracking_pages import selectors as page_selectors
+    from tracking_pages import views as page_views
+
+    page_selectors.forget_tenants()
+    page_views._brands.clear()
+    page_views._brand_of.clear()
+    page_views.local_pages.clear()
     yield
 
 

@@ -274,3 +274,58 @@ def test_a_number_that_fits_carriers_only_weakly_must_be_named(api_a):
     response = create(api_a, tracking_number="123456789012345678")  # 18 bare digits, no check fits
     assert response.status_code == 400
     assert "carrier" in response.json()["error"]["fields"]
+
+
+def test_the_written_out_representation_equals_drfs_generic_one(tenant_a):
+    """ShipmentSerializer.to_representation is hand-written for speed: it must give exactly
+    what DRF's generic field walk gives, for full and for sparse shipments, and subclasses'
+    extra fields still appear."""
+    from datetime import UTC, date, datetime
+
+    from rest_framework import serializers as drf
+
+    from wismo.api.serializers import ShipmentDetailSerializer, ShipmentSerializer
+
+    with tenant_scope(tenant_a):
+        sparse = ShipmentFactory(tenant=tenant_a, order=None)
+        full = ShipmentFactory(
+            tenant=tenant_a,
+            status="in_transit",
+            substatus="in_transit.on_the_way",
+            estimated_delivery=date(2026, 11, 30),
+            estimated_delivery_earliest=date(2026, 11, 29),
+            estimated_delivery_latest=date(2026, 12, 1),
+            estimated_delivery_source="carrier",
+            estimated_delivery_confidence=0.8,
+            shipped_at=datetime(2026, 11, 20, 9, 30, 1, 123456, tzinfo=UTC),
+            last_event_at=datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
+            destination_country="IT",
+            last_error="boom",
+            replaces=sparse,
+        )
+        for shipment in (sparse, full):
+            shipment = Shipment.objects.select_related("order", "tenant").get(pk=shipment.pk)
+            serializer = ShipmentSerializer()
+            generic = drf.ModelSerializer.to_representation(serializer, shipment)
+            fast = serializer.to_representation(shipment)
+            assert list(fast.items()) == list(generic.items())
+            detail = ShipmentDetailSerializer(shipment).data
+            assert list(detail)[: len(fast)] == list(fast) and "events" in detail
+
+
+def test_the_list_costs_the_same_queries_for_one_row_or_many(api_a, tenant_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with tenant_scope(tenant_a):
+        ShipmentFactory(tenant=tenant_a)
+    api_a.get("/api/v1/shipments/")  # warm: the key's last-used stamp
+    with CaptureQueriesContext(connection) as one:
+        assert api_a.get("/api/v1/shipments/").status_code == 200
+    with tenant_scope(tenant_a):
+        ShipmentFactory.create_batch(20, tenant=tenant_a)
+    with CaptureQueriesContext(connection) as many:
+        body = api_a.get("/api/v1/shipments/").json()
+    assert len(body["results"]) == 21
+    assert all(r["tracking_url"].startswith("http") for r in body["results"])
+    assert len(many.captured_queries) == len(one.captured_queries)

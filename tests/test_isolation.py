@@ -15,6 +15,14 @@ from django.db.models import Count
 from django.utils import timezone
 
 from carriers.adapters.sandbox import sandbox_tracking_number
+from dashboard.models import (
+    AuditEntry,
+    Invitation,
+    SavedView,
+    ShipmentNote,
+    StatusOverride,
+    WismoContact,
+)
 from notifications.models import (
     EmailTemplate,
     Notification,
@@ -84,6 +92,12 @@ UPDATES = {
     "notifications.Suppression": ("reason", "complained"),
     "notifications.WebhookEndpoint": ("disabled_reason", "Touched by B"),
     "notifications.WebhookDelivery": ("last_error", "Touched by B"),
+    "dashboard.Invitation": ("email", "touched@b.example"),
+    "dashboard.WismoContact": ("query", "Touched by B"),
+    "dashboard.SavedView": ("name", "Touched by B"),
+    "dashboard.ShipmentNote": ("body", "Touched by B"),
+    "dashboard.StatusOverride": ("substatus", "exception.lost"),
+    "dashboard.AuditEntry": ("path", "/touched-by-b/"),
 }
 
 
@@ -179,7 +193,43 @@ def build_world(tenant, tag: str) -> dict[str, models.Model]:
             event_id=f"{low}-1",
             payload={"tag": tag},
         )
+        user = membership.user
+        invitation = Invitation.objects.create(
+            tenant=tenant,
+            email=f"invitee@{low}.example",
+            token_hash=f"{low}-token-hash".ljust(64, "0"),
+            expires_at=shipment.created_at + timedelta(days=7),
+        )
+        contact = WismoContact.objects.create(
+            tenant=tenant, shipment=shipment, order=order, channel="email", query=f"{tag}-1001"
+        )
+        saved_view = SavedView.objects.create(
+            tenant=tenant, user=user, name=f"{tag} view", query="status=exception"
+        )
+        note = ShipmentNote.objects.create(tenant=tenant, shipment=shipment, body=f"{tag} note")
+        override = StatusOverride.objects.create(
+            tenant=tenant,
+            carrier="sandbox",
+            code=f"{tag}-SCAN",
+            status="in_transit",
+            substatus="in_transit.on_the_way",
+        )
+        audit = AuditEntry.objects.create(
+            tenant=tenant,
+            actor=f"member@{low}.example",
+            channel="dashboard",
+            method="POST",
+            path=f"/dashboard/{low}/",
+            action="dash-test",
+            status_code=200,
+        )
         return {
+            "dashboard.Invitation": invitation,
+            "dashboard.WismoContact": contact,
+            "dashboard.SavedView": saved_view,
+            "dashboard.ShipmentNote": note,
+            "dashboard.StatusOverride": override,
+            "dashboard.AuditEntry": audit,
             "tracking.EddModel": edd_model,
             "tracking_pages.ProblemReport": problem,
             "tracking_pages.PageViewCount": page_views,
@@ -705,3 +755,32 @@ def test_a_revoked_key_is_refused(tenant_a):
     api_key_revoke(key=key)
 
     assert api_key_authenticate(raw) is None
+
+
+def test_a_cached_key_stops_working_the_moment_it_is_revoked_or_its_tenant_stops(tenant_a):
+    """Keys are cached for authentication: revoking one (service, admin save) or deactivating
+    its tenant must take effect on the very next request, not when the cache expires."""
+    from tenants.models import ApiKey
+
+    key, raw = api_key_create(tenant=tenant_a)
+    assert api_key_authenticate(raw) is not None  # now cached
+    api_key_revoke(key=key)
+    assert api_key_authenticate(raw) is None
+
+    key, raw = api_key_create(tenant=tenant_a)
+    assert api_key_authenticate(raw) is not None
+    stored = ApiKey.unscoped.get(pk=key.pk)
+    stored.revoked_at = timezone.now()
+    stored.save()
+    assert api_key_authenticate(raw) is None
+
+    key, raw = api_key_create(tenant=tenant_a)
+    assert api_key_authenticate(raw) is not None
+    tenant_a.is_active = False
+    tenant_a.save()
+    assert api_key_authenticate(raw) is None
+    # A wrong secret behind a cached prefix is still refused.
+    tenant_a.is_active = True
+    tenant_a.save()
+    assert api_key_authenticate(raw) is not None
+    assert api_key_authenticate(raw[:-2] + "xx") is None

@@ -99,3 +99,41 @@ def test_rotate_secrets_command_moves_every_tenants_secrets_to_the_newest_key(
         assert CarrierAccount.objects.get(pk=a.pk).credentials == {"k": "a"}
     with tenant_scope(tenant_b):
         assert ShopConnection.objects.get(pk=b.pk).webhook_secret == "wb"
+
+
+def test_rotate_secrets_finds_every_encrypted_field_of_every_app(tenant_a, settings):
+    """Authenticator keys, outgoing webhook secrets and shopper exports rotate too: after the old
+    key is gone every one still reads."""
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from dashboard.models import TwoFactorDevice
+    from notifications.models import WebhookEndpoint
+    from tenants.scoping import tenant_scope
+    from wismo.tracking.management.commands.rotate_secrets import secret_fields
+
+    labels = {model._meta.label for model, _ in secret_fields()}
+    assert {
+        "tracking.CarrierAccount",
+        "tracking.ShopConnection",
+        "tracking.PrivacyRequest",
+        "notifications.WebhookEndpoint",
+        "dashboard.TwoFactorDevice",
+    } <= labels
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.WISMO_ENCRYPTION_KEYS = [old]
+    user = get_user_model().objects.create_user("totp@example.com", "totp@example.com", "x")
+    device = TwoFactorDevice.objects.create(user=user, secret="JBSWY3DPEHPK3PXP")
+    with tenant_scope(tenant_a):
+        endpoint = WebhookEndpoint.objects.create(
+            tenant=tenant_a, url="https://a.example/hooks", secret="hook-secret"
+        )
+    settings.WISMO_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_secrets", stdout=io.StringIO())
+    settings.WISMO_ENCRYPTION_KEYS = [new]
+    assert TwoFactorDevice.objects.get(pk=device.pk).secret == "JBSWY3DPEHPK3PXP"
+    with tenant_scope(tenant_a):
+        assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == "hook-secret"

@@ -306,6 +306,12 @@ def _color(value: object, default: str) -> str:
     return "#" + digits.lower()
 
 
+def parse_color(value: object) -> str:
+    """``#rrggbb`` (lower case) of a ``#rgb`` or ``#rrggbb`` value, or "" when it is not one
+    (what the dashboard's branding form accepts is exactly what the pages read)."""
+    return _color(value, "")
+
+
 def font_key(value: object) -> str:
     text = str(value or "").strip().lower()
     if text in FONTS:

@@ -6,6 +6,7 @@ Both are tenant-owned and go through the fail-closed ``TenantManager``. Behaviou
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -30,7 +31,11 @@ class ProblemReport(TenantOwned):
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
+        ANSWERED = "answered", "Answered"  # the merchant replied; still open for the shopper
         RESOLVED = "resolved", "Resolved"
+
+    # States in which the case is still open: a second submit of the same kind finds it.
+    OPEN_STATES = (State.OPEN, State.ANSWERED)
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problem_reports")
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="problem_reports")
@@ -41,13 +46,30 @@ class ProblemReport(TenantOwned):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     merchant_notified_at = models.DateTimeField(null=True, blank=True)
+    # The merchant's latest answer, emailed to the shopper and shown on their report page.
+    reply = models.TextField(blank=True, max_length=5000)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["shipment", "kind"],
-                condition=Q(state="open"),
+                condition=Q(state__in=["open", "answered"]),
                 name="problem_report_one_open_per_kind",
             )
         ]

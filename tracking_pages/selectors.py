@@ -386,8 +386,11 @@ def _run(cursor, name: str, sql: str, params: list) -> None:
 
 # SQLite hands raw values back as text; PostgreSQL as Python types. Both become the latter.
 def _dt(value) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        # SQLite's converter gives naive datetimes; Django stored them in UTC.
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     parsed = parse_datetime(str(value))
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -184,8 +184,8 @@ def problem_report_unlisten(listener: ProblemReportListener) -> None:
 def problem_report_create(
     *, order: Order, shipment: Shipment, kind: str, message: str = "", language: str = ""
 ) -> tuple[ProblemReport, bool]:
-    """Open a report on ``shipment`` (of ``order``); (report, created). An open report of the same
-    kind on the parcel is returned instead of a second one."""
+    """Open a report on ``shipment`` (of ``order``); (report, created). An open (or answered, not
+    yet resolved) report of the same kind on the parcel is returned instead of a second one."""
     if shipment.order_id != order.pk:
         raise ValueError("the parcel does not belong to the order")
     if kind not in ProblemReport.Kind.values:
@@ -205,7 +205,7 @@ def problem_report_create(
                 listener(report)
     except IntegrityError:
         existing = ProblemReport.objects.filter(
-            shipment=shipment, kind=kind, state=ProblemReport.State.OPEN
+            shipment=shipment, kind=kind, state__in=ProblemReport.OPEN_STATES
         ).first()
         if existing is None:
             raise

@@ -23,6 +23,7 @@ cached HTML holds a marker that each response replaces with the shopper's own to
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -639,8 +640,9 @@ def report(request: HttpRequest, token: str, tenant_slug: str | None = None) -> 
         error, status = "", 200
         if request.method == "POST":
             kind = request.POST.get("kind", "")
+            given = request.POST.get("parcel", "").encode()
             chosen = next(
-                (p for p in parcels if p.public_token == request.POST.get("parcel")), None
+                (p for p in parcels if hmac.compare_digest(p.public_token.encode(), given)), None
             )
             if chosen is None and len(parcels) == 1:
                 chosen = parcels[0]
@@ -664,6 +666,10 @@ def report(request: HttpRequest, token: str, tenant_slug: str | None = None) -> 
                     resolved=r.state == ProblemReport.State.RESOLVED,
                     next=w[f"next_{r.kind}"],
                     message=r.message,
+                    reply=r.reply,
+                    replied=w["report_reply"].format(date=local_date(r.answered_at, tz, lang))
+                    if r.reply and r.answered_at
+                    else "",
                 )
                 for r in selectors.problem_reports_of_order(order_id=order.pk)
             ]

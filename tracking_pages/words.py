@@ -474,6 +474,13 @@ WORDS: dict[str, dict[str, str]] = {
         de="Vom Shop erledigt.",
         fr="Résolu par la boutique.",
     ),
+    "report_reply": _t(
+        en="The store replied on {date}:",
+        it="Il negozio ha risposto il {date}:",
+        es="La tienda respondió el {date}:",
+        de="Der Shop hat am {date} geantwortet:",
+        fr="La boutique a répondu le {date} :",
+    ),
     "next_not_received": _t(
         en="First, please look around your door, in your letterbox and with your neighbours. The store will ask the carrier where and how the parcel was left and will get back to you within 2 working days.",
         it="Per prima cosa controlla vicino alla porta, nella cassetta delle lettere e dai vicini. Il negozio chiederà al corriere dove e come è stato lasciato il pacco e ti risponderà entro 2 giorni lavorativi.",

@@ -16,6 +16,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from wismo.logging import logging_config, sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WISMO_VAR_DIR", BASE_DIR / "var"))
 
@@ -133,9 +135,13 @@ INSTALLED_APPS = [
     "notifications",
     "tracking_pages",
     "dashboard",
+    "django_htmx",
+    "django_filters",
 ]
 
 MIDDLEWARE = [
+    # First: every response (redirects and errors too) carries an X-Request-ID and is logged.
+    "wismo.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A tenant's own domain serves its tracking pages at / and /<token>/.
@@ -145,8 +151,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
+    # Records every dashboard and API change (who, what, when, from where) after the response.
+    "dashboard.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "wismo.urls"
@@ -285,6 +294,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.deliver_webhooks",
         "schedule": 30,
     },
+    "retention": {"task": "wismo.tracking.tasks.retention_sweep", "schedule": 86400},
 }
 
 # --- Auth, i18n, static -------------------------------------------------------------------------
@@ -295,7 +305,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL = "/dashboard/"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [
@@ -352,7 +362,10 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["wismo.api.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["wismo.api.throttling.ApiKeyRateThrottle"],
 }
+# Requests per minute an API key may make unless the key has its own limit.
+WISMO_API_RATE_LIMIT_PER_MINUTE = env_int("WISMO_API_RATE_LIMIT_PER_MINUTE", 600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "wismo API",
     "DESCRIPTION": "Shipments, orders and tracking timelines of one tenant. "
@@ -364,6 +377,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Every operation also documents its errors, in the one shape of wismo/api/errors.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "wismo.api.errors.document_errors",
+        "wismo.api.errors.document_local_times",
+        "wismo.api.errors.document_blank_strings",
+    ],
     # Shipments and events share the full status taxonomy; naming it keeps the schema stable (a
     # bare "status" collides with the manual-event choices, which leave out "expired").
     "ENUM_NAME_OVERRIDES": {
@@ -381,21 +401,31 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Health probes come over plain HTTP from inside the cluster.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Logs, metrics, errors -------------------------------------------------------------------
+# JSON lines with request/task id and tenant (wismo.logging) by default in production.
+WISMO_LOG_FORMAT = os.environ.get("WISMO_LOG_FORMAT", "plain" if DEBUG else "json").lower()
+if WISMO_LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"WISMO_LOG_FORMAT must be json or plain, got {WISMO_LOG_FORMAT!r}")
+LOGGING = logging_config(
+    json_format=WISMO_LOG_FORMAT == "json", level=os.environ.get("LOG_LEVEL", "INFO")
+)
+# /metrics: with a token, Bearer only; without, direct requests from private networks only.
+WISMO_METRICS_TOKEN = os.environ.get("WISMO_METRICS_TOKEN", "")
+# Error reporting through Sentry's SDK, only with a DSN (no PII, credentials scrubbed).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", ""),
+        release=os.environ.get("SENTRY_RELEASE", ""),
+    )
 
 # --- wismo ------------------------------------------------------------------------------------
 # How often an active shipment is checked with its carrier by default, and when tracking stops.
@@ -411,6 +441,10 @@ WISMO_EDD_NEVER_SCANNED_DAYS = env_int("WISMO_EDD_NEVER_SCANNED_DAYS", 3)
 WISMO_EDD_NOT_SHIPPED_DAYS = env_int("WISMO_EDD_NOT_SHIPPED_DAYS", 3)
 # Webhook intake: a web process nudges a tenant's inbox drain at most this often (seconds).
 WISMO_INBOX_DEBOUNCE_SECONDS = env_float("WISMO_INBOX_DEBOUNCE_SECONDS", 1.0, allow_zero=True)
+# Retention (wismo.tracking.services.retention, daily): shoppers' personal data this many days
+# after their parcels' delivery, raw webhook bodies this many days after processing.
+WISMO_RETENTION_PERSONAL_DAYS = env_int("WISMO_RETENTION_PERSONAL_DAYS", 120)
+WISMO_RETENTION_RAW_DAYS = env_int("WISMO_RETENTION_RAW_DAYS", 30)
 
 # A read-only image in production uses nothing embedded, so a failure here is harmless.
 with contextlib.suppress(OSError):

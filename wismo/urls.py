@@ -1,22 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from wismo import health
+from wismo import health, metrics
 from wismo.api import hooks
 
 urlpatterns = [
     path("t/", include("tracking_pages.urls")),  # first: the hottest route
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; see wismo.metrics
     path("admin/", admin.site.urls),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="admin/login.html"),
-        name="login",
-    ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("dashboard.accounts_urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("api/v1/", include("wismo.api.urls")),
     path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
     path("hooks/shopify/<int:store_id>/", hooks.shopify_hook, name="shopify-hook"),
@@ -30,5 +26,6 @@ if settings.ANYMAIL.get("WEBHOOK_SECRET"):
     # would take anyone's "bounced" and suppress real shoppers.
     urlpatterns.append(path("hooks/email/", include("anymail.urls")))
 
+handler400 = "wismo.api.errors.bad_request"
 handler404 = "wismo.api.errors.not_found"
 handler500 = "wismo.api.errors.server_error"

@@ -46,6 +46,7 @@ from notifications.services.context import email_context, unsubscribe_url
 from notifications.services.dispatch import is_stale
 from notifications.services.policy import policy_for
 from tenants.scoping import all_tenants, tenant_scope
+from wismo.metrics import emails_observed
 from wismo.tracking import labels
 
 logger = logging.getLogger(__name__)
@@ -348,6 +349,7 @@ def notifications_send(
         total.skipped += report.skipped
         total.retried += report.retried
         total.failed += report.failed
+    emails_observed(total)
     return total
 
 

@@ -8,10 +8,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from wismo.api.errors import error_body
+from wismo.metrics import count_webhooks
 from wismo.tracking.services.shop_webhooks import Ping, shop_webhook_receive
 from wismo.tracking.services.webhooks import WebhookRejected, carrier_push_receive
 
 
+@count_webhooks("carrier")  # intake counted per carrier and outcome
 @csrf_exempt  # authenticated by the carrier's signature or shared token, not a browser session
 @require_POST
 def carrier_push(request, slug: str, account_id: int):
@@ -29,6 +31,7 @@ def carrier_push(request, slug: str, account_id: int):
 
 
 def _shop_hook(platform: str):
+    @count_webhooks(f"shop:{platform}")
     @csrf_exempt  # authenticated by the platform's HMAC signature, not a browser session
     @require_POST
     def view(request, store_id: int):

@@ -22,6 +22,7 @@ from notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from notifications.serializers import PolicySerializer  # shared with the dashboard
 from notifications.services import templates as template_services
 from notifications.services.webhooks_out import delivery_replay
 from tenants.models import Membership
@@ -39,53 +40,6 @@ def _django_errors(exc: DjangoValidationError) -> serializers.ValidationError:
 
 
 # -- settings --------------------------------------------------------------------------------
-
-
-class PolicySerializer(serializers.ModelSerializer):
-    triggers = serializers.ListField(
-        child=serializers.ChoiceField(choices=Trigger.choices), required=False, max_length=20
-    )
-    delays = serializers.DictField(
-        child=serializers.IntegerField(min_value=0, max_value=30 * 24 * 60), required=False
-    )
-    promotion = serializers.DictField(required=False)
-
-    class Meta:
-        model = NotificationPolicy
-        fields = [
-            "store",
-            "enabled",
-            "triggers",
-            "delays",
-            "quiet_start",
-            "quiet_end",
-            "sender_name",
-            "reply_to",
-            "delay_discount_code",
-            "promotion",
-        ]
-        read_only_fields = ["store"]
-
-    def validate_delays(self, value: dict) -> dict:
-        unknown = set(value) - set(Trigger.values)
-        if unknown:
-            raise serializers.ValidationError(f"Unknown triggers: {', '.join(sorted(unknown))}.")
-        return value
-
-    def validate_promotion(self, value: dict) -> dict:
-        allowed = {"title", "text", "image_url", "link_url", "products"}
-        if set(value) - allowed:
-            raise serializers.ValidationError(f"Keys allowed: {', '.join(sorted(allowed))}.")
-        for key in ("image_url", "link_url"):
-            url = value.get(key, "")
-            if url and not str(url).startswith("https://"):
-                raise serializers.ValidationError({key: "Use an https:// address."})
-        products = value.get("products", [])
-        if not isinstance(products, list) or len(products) > 6:
-            raise serializers.ValidationError({"products": "Up to 6 products."})
-        if len(str(value)) > 8000:
-            raise serializers.ValidationError("The promotion is too long.")
-        return value
 
 
 class NotificationSettingsView(TenantScopedMixin, APIView):

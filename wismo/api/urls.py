@@ -2,6 +2,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from wismo.api.analytics import AnalyticsView
+from wismo.api.carrier_accounts import CarrierAccountViewSet
+from wismo.api.lookup import HelpdeskLookupView, LookupView
 from wismo.api.notifications import (
     EmailTemplateViewSet,
     NotificationSettingsView,
@@ -15,11 +18,15 @@ router.include_root_view = False
 router.register("shipments", ShipmentViewSet, basename="shipment")
 router.register("orders", OrderViewSet, basename="order")
 router.register("stores", StoreViewSet, basename="store")
+router.register("carrier-accounts", CarrierAccountViewSet, basename="carrier-account")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("email-templates", EmailTemplateViewSet, basename="email-template")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
+    path("analytics/", AnalyticsView.as_view(), name="analytics"),
+    path("lookup/", LookupView.as_view(), name="lookup"),
+    path("helpdesk/lookup/", HelpdeskLookupView.as_view(), name="helpdesk-lookup"),
     path(
         "notification-settings/",
         NotificationSettingsView.as_view(),

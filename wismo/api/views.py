@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -31,6 +32,7 @@ from wismo.api.serializers import (
     StoreSerializer,
 )
 from wismo.tracking import selectors
+from wismo.tracking.filters import ShipmentFilter
 from wismo.tracking.importers.base import FulfillmentDTO, LineItemDTO, OrderDTO
 from wismo.tracking.models import Order, Shipment, ShopConnection
 from wismo.tracking.services import polling
@@ -88,13 +90,6 @@ class NewestFirst(CursorPagination):
     max_page_size = 500
 
 
-class ShipmentListFilters(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[s.value for s in Status], required=False)
-    carrier = serializers.CharField(max_length=40, required=False)
-    q = serializers.CharField(max_length=200, required=False)
-    updated_since = serializers.DateTimeField(required=False)
-
-
 @extend_schema(tags=["shipments"])
 class ShipmentViewSet(
     TenantScopedMixin,
@@ -105,6 +100,9 @@ class ShipmentViewSet(
 ):
     pagination_class = NewestFirst
     queryset = Shipment.objects.none()
+    # The list takes the dashboard list's filters too (one FilterSet, described in the schema).
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ShipmentFilter
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -116,11 +114,17 @@ class ShipmentViewSet(
         return ShipmentSerializer
 
     def get_queryset(self):
-        if self.action == "list":
-            filters = ShipmentListFilters(data=self.request.query_params)
-            filters.is_valid(raise_exception=True)
-            return selectors.shipment_list(**filters.validated_data)
+        # The list's filters (status, carrier, q, updated_since and the dashboard's) are the
+        # FilterSet's: it validates them (400 on a bad value) and narrows this queryset.
         return selectors.shipment_list()
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        # The selector leaves the tenant out of the join: every row's is this one.
+        if page is not None:
+            for shipment in page:
+                Shipment.tenant.field.set_cached_value(shipment, self.tenant)
+        return page
 
     def get_object(self) -> Shipment:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from carriers.statuses import STATUS_LABELS, Status
@@ -226,6 +226,21 @@ class Shipment(TenantOwned):
             models.Index(fields=["tenant", "carrier"], name="ship_tenant_carrier_idx"),
             models.Index(fields=["tenant", "tracking_number"], name="ship_tenant_tracking_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="ship_tenant_created_idx"),
+            # The dashboard/API list filtered by status and carrier, newest first (keyset pages),
+            # and the list's two other sorts (expected date, last scan; NULLs last).
+            models.Index(
+                fields=["tenant", "status", "carrier", "-created_at", "-id"],
+                name="ship_list_status_carrier_idx",
+            ),
+            models.Index(
+                fields=["tenant", "estimated_delivery", "id"], name="ship_list_expected_idx"
+            ),
+            models.Index(
+                F("tenant"),
+                F("last_event_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="ship_list_last_scan_idx",
+            ),
             # The attention queue: small partial indexes, one per flag.
             models.Index(
                 fields=["tenant", "flagged_at"],

@@ -8,6 +8,39 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from wismo.tracking.models import Order, Shipment, TrackingEvent
 
+# What a list row of the API shows (wismo.api.serializers.ShipmentSerializer): the other columns
+# (poll bookkeeping, EDD internals, the order's items and addresses) are never loaded for a list.
+LIST_FIELDS = (
+    "id",
+    "tenant_id",
+    "order_id",
+    "tracking_number",
+    "carrier",
+    "status",
+    "substatus",
+    "action_required",
+    "estimated_delivery",
+    "estimated_delivery_earliest",
+    "estimated_delivery_latest",
+    "estimated_delivery_source",
+    "estimated_delivery_confidence",
+    "public_token",
+    "destination_country",
+    "destination_postcode",
+    "shipped_at",
+    "delivered_at",
+    "last_event_at",
+    "last_checked_at",
+    "is_active",
+    "last_error_code",
+    "last_error",
+    "replaces_id",
+    "created_at",
+    "updated_at",
+    "order__id",
+    "order__order_number",
+)
+
 
 def shipment_list(
     *,
@@ -16,8 +49,12 @@ def shipment_list(
     q: str | None = None,
     updated_since: datetime | None = None,
 ) -> QuerySet[Shipment]:
-    """Shipments of the active tenant, newest first, with their order loaded."""
-    qs = Shipment.objects.select_related("order", "tenant")
+    """Shipments of the active tenant, newest first, with their order loaded.
+
+    The joined order's items are JSON that every row would parse and no list shows: deferred.
+    The tenant is not joined: it is one row for the whole page, which the caller attaches
+    (``Shipment.tenant.field.set_cached_value``) instead of loading it once per shipment."""
+    qs = Shipment.objects.select_related("order").only(*LIST_FIELDS)
     if status:
         qs = qs.filter(status=status)
     if carrier:

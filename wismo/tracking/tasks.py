@@ -6,7 +6,15 @@ from celery import shared_task
 from django.conf import settings
 
 from tenants.tasks_base import TenantTask
-from wismo.tracking.services import inbox, observations, polling, sync, webhooks, write_back
+from wismo.tracking.services import (
+    inbox,
+    observations,
+    polling,
+    retention,
+    sync,
+    webhooks,
+    write_back,
+)
 
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
@@ -158,3 +166,9 @@ def edd_flag_sweep() -> dict:
     from wismo.tracking.services import edd
 
     return edd.edd_sweep()
+
+
+@shared_task(name="wismo.tracking.tasks.retention_sweep", ignore_result=True)
+def retention_sweep() -> dict:
+    """Daily: erase personal data and raw payloads past retention (services.retention)."""
+    return retention.retention_run().as_dict()

@@ -32,6 +32,7 @@ from carriers.base import CarrierAdapter, TrackingBatch, TrackingError
 from carriers.http import CarrierHTTPError, HttpClient
 from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
+from wismo.metrics import clock, poll_observed, poll_skipped
 from wismo.tracking.models import (
     EventSource,
     PollQueue,
@@ -344,12 +345,20 @@ def poll_shipments(*, shipment_ids: list[int], now: datetime | None = None) -> d
     if open_for > 0:
         # The carrier is failing: leave it alone and come back when the breaker closes.
         _reschedule_untouched(list(by_number.values()), timedelta(seconds=open_for))
+        poll_skipped(carrier=carrier, count=len(by_number))
         return {"polled": 0, "events": 0, "errors": 0, "skipped": len(by_number)}
 
     http = http_client().with_throttle(
         _throttle(adapter, account.pk if account else None, credentials)
     )
+    started = clock()
     batch, retry_after = _ask_carrier(adapter, list(by_number), credentials, http, now)
+    poll_observed(
+        carrier=carrier,
+        started=started,
+        ok=len(batch.results),
+        error_codes=[e.code for e in batch.errors],
+    )
     now = now or timezone.now()
     # Only trouble on the carrier's side counts towards its breaker, not one account's limit.
     failing = [e for e in batch.errors if e.transient and e.code != "rate_limited"]

@@ -20,8 +20,8 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -58,6 +58,34 @@ def event_dedupe_key(event: CarrierEvent) -> str:
     what = _normalize_text(event.code) or event.substatus
     where = _normalize_text(event.location)
     return hashlib.sha1(f"{when}|{what}|{where}".encode(), usedforsecurity=False).hexdigest()
+
+
+# Per-tenant status overrides: a merchant's own meaning for some carrier codes, which wins over
+# the carrier's table. The kernel does not own the overrides; the app that does registers a
+# provider: ``provider(tenant_id) -> {(carrier, code): (status, substatus)}``, cheap (cached),
+# called once per tenant per batch. No provider: events stay as the carrier's table made them.
+StatusOverrides = dict[tuple[str, str], tuple[str, str]]
+_status_override_provider: Callable[[int], StatusOverrides] | None = None
+
+
+def set_status_override_provider(provider: Callable[[int], StatusOverrides] | None) -> None:
+    """Register the function that gives a tenant's status overrides (None to remove it)."""
+    global _status_override_provider
+    _status_override_provider = provider
+
+
+def _apply_overrides(
+    events: Sequence[CarrierEvent], carrier: str, overrides: StatusOverrides
+) -> Sequence[CarrierEvent]:
+    if not overrides:
+        return events
+    changed = []
+    for event in events:
+        override = overrides.get((carrier, event.code)) if event.code else None
+        if override is not None and (event.status, event.substatus) != override:
+            event = replace(event, status=override[0], substatus=override[1], unmapped=False)
+        changed.append(event)
+    return changed
 
 
 @dataclass(slots=True)
@@ -214,13 +242,21 @@ def record_events_batch(
     results: dict[int, RecordResult] = {}
     with transaction.atomic():
         # (tenant_id, status, substatus) of each shipment in scope, locked until commit.
-        shipments: dict[int, tuple[int, str, str]] = {
-            pk: (tenant_id, status, substatus)
-            for pk, tenant_id, status, substatus in Shipment.objects.select_for_update()
+        shipments: dict[int, tuple[int, str, str]] = {}
+        carriers: dict[int, str] = {}
+        for pk, tenant_id, status, substatus, carrier in (
+            Shipment.objects.select_for_update()
             .filter(pk__in=sorted(incoming))
             .order_by("pk")
-            .values_list("id", "tenant_id", "status", "substatus")
-        }
+            .values_list("id", "tenant_id", "status", "substatus", "carrier")
+        ):
+            shipments[pk] = (tenant_id, status, substatus)
+            carriers[pk] = carrier
+        provider = _status_override_provider
+        overrides: dict[int, StatusOverrides] = {}
+        if provider is not None:
+            for tenant_id in {shipment[0] for shipment in shipments.values()}:
+                overrides[tenant_id] = provider(tenant_id)
         timelines: dict[int, list[tuple[datetime, str, str]]] = {pk: [] for pk in shipments}
         known: dict[int, set[str]] = {pk: set() for pk in shipments}
         for shipment_id, key, occurred_at, status, substatus in TrackingEvent.objects.filter(
@@ -235,6 +271,8 @@ def record_events_batch(
             if shipment is None:
                 continue
             tenant_id = shipment[0]
+            if overrides.get(tenant_id):
+                events = _apply_overrides(events, carriers[shipment_id], overrides[tenant_id])
             result = results[shipment_id] = RecordResult(shipment_id)
             seen = known[shipment_id]
             timeline = timelines[shipment_id]
