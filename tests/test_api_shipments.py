@@ -329,3 +329,50 @@ def test_the_list_costs_the_same_queries_for_one_row_or_many(api_a, tenant_a):
     assert len(body["results"]) == 21
     assert all(r["tracking_url"].startswith("http") for r in body["results"])
     assert len(many.captured_queries) == len(one.captured_queries)
+
+
+def test_the_list_rows_are_exactly_the_serializers_representation(api_a, tenant_a):
+    """The list reads value rows, not models: each row must still be what ShipmentSerializer
+    gives for that shipment, for a full and a sparse one (no order, no dates)."""
+    from datetime import UTC, date, datetime
+
+    from wismo.api.serializers import ShipmentSerializer
+
+    with tenant_scope(tenant_a):
+        sparse = ShipmentFactory(tenant=tenant_a, order=None)
+        ShipmentFactory(
+            tenant=tenant_a,
+            status="in_transit",
+            estimated_delivery=date(2026, 11, 30),
+            estimated_delivery_earliest=date(2026, 11, 29),
+            estimated_delivery_latest=date(2026, 12, 1),
+            estimated_delivery_confidence=0.5,
+            shipped_at=datetime(2026, 11, 20, 9, 30, 1, 123456, tzinfo=UTC),
+            destination_country="DE",
+            replaces=sparse,
+        )
+    rows = api_a.get("/api/v1/shipments/").json()["results"]
+    assert len(rows) == 2
+    with tenant_scope(tenant_a):
+        for row in rows:
+            shipment = Shipment.objects.select_related("order", "tenant").get(pk=row["id"])
+            assert list(row.items()) == list(ShipmentSerializer(shipment).data.items())
+
+
+def test_each_filterset_has_its_own_filters_bound_to_itself(tenant_a):
+    """ShipmentFilter copies its declared filters shallowly: each instance's method filters
+    must still call that instance (its request, its time zone), never another's."""
+    from django.http import QueryDict
+
+    from wismo.tracking.filters import ShipmentFilter
+
+    with tenant_scope(tenant_a):
+        one = ShipmentFilter(QueryDict("created_from=2026-01-01"), Shipment.objects.all())
+        two = ShipmentFilter(QueryDict("created_to=2026-01-01"), Shipment.objects.all())
+        for name in ("created_from", "q", "status"):
+            assert one.filters[name] is not two.filters[name]
+            assert one.filters[name].parent is one and two.filters[name].parent is two
+        assert one.filters["created_from"].filter.f is one.filters["created_from"]
+        assert ShipmentFilter.base_filters["created_from"].__dict__.get("parent") is None
+        assert one.is_valid() and two.is_valid()
+        assert 'created_at" >=' in str(one.qs.query) and 'created_at" <' in str(two.qs.query)

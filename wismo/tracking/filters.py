@@ -10,6 +10,7 @@ Date bounds are days in the tenant's time zone, turned into half-open datetime r
 
 from __future__ import annotations
 
+import copy
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -101,6 +102,22 @@ class ShipmentFilter(django_filters.FilterSet):
     class Meta:
         model = Shipment
         fields: list[str] = []
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        # django-filter deep-copies every declared filter per instance (choices, extras and all:
+        # ~1 ms of a ~5 ms API list). A shallow copy each is enough: a copy only gets its own
+        # parent and model, and a method filter is re-bound to its copy.
+        self.base_filters = {}  # shadows the class's for super(), which copies nothing then
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        del self.base_filters
+        model = self.queryset.model
+        self.filters = {}
+        for name, declared in self.base_filters.items():
+            filter_ = copy.copy(declared)
+            filter_.method = declared.method  # a new FilterMethod bound to the copy
+            filter_.model = model
+            filter_.parent = self
+            self.filters[name] = filter_
 
     def get_form_class(self):
         # The form's fields depend on the declared filters only: build the class once, not on
