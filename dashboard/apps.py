@@ -13,3 +13,8 @@ class DashboardConfig(AppConfig):
         from wismo.tracking.services.timeline import set_status_override_provider
 
         set_status_override_provider(status_overrides_for)
+
+        # Agents' lookups and notes are part of a shopper's export and erasure.
+        from dashboard.services.privacy import register_privacy_handler
+
+        register_privacy_handler()

@@ -48,6 +48,9 @@ AGENT_MAY: dict[str, frozenset[str] | None] = {
     "webhook-endpoint-detail": NOTHING,
     "webhook-endpoint-deliveries": NOTHING,
     "webhook-endpoint-replay": NOTHING,
+    # shoppers' personal data, wholesale: admin keys only
+    "privacy-export": NOTHING,
+    "privacy-erase": NOTHING,
     # public documents
     "api-schema": PUBLIC,
     "api-docs": PUBLIC,

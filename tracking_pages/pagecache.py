@@ -58,3 +58,27 @@ def put(key: str, html: str, seconds: int) -> None:
             client.set(key, html.encode(), ex=seconds)
     except Exception:
         log.warning("page cache unavailable", exc_info=True)
+
+
+def forget_pages(*, orders: list[int], shipments: list[int]) -> int:
+    """Delete every cached rendering of these pages (a shopper's data was erased): one SCAN of
+    the page keys. Without Redis the local cache's copies expire on their own within
+    ``WISMO_PAGE_CACHE_SECONDS``; this process's own copies are dropped by the caller."""
+    wanted = {f"order:{pk}" for pk in orders} | {f"shipment:{pk}" for pk in shipments}
+    if not wanted:
+        return 0
+    client = _redis()
+    if client is None:
+        return 0
+    prefix = f"{settings.WISMO_REDIS_PREFIX}:tp:page:"
+    doomed = []
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            kind, pk = key.decode()[len(prefix) :].split(":", 2)[:2]
+            if f"{kind}:{pk}" in wanted:
+                doomed.append(key)
+        for start in range(0, len(doomed), 500):
+            client.delete(*doomed[start : start + 500])
+    except Exception:
+        log.warning("cached pages could not be forgotten", exc_info=True)
+    return len(doomed)

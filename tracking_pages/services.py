@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from notifications.models import Suppression, WebhookDelivery, WebhookEndpoint
 from notifications.services.tracking import suppression_add
-from tracking_pages import ratelimit, selectors
+from tracking_pages import pagecache, ratelimit, selectors
 from tracking_pages.models import ProblemReport
 from wismo.tracking.models import Order, Shipment
 
@@ -281,16 +281,24 @@ def _export(order_pks: list[int], email: str) -> list[dict]:
             "message": r.message,
             "state": r.state,
             "created_at": r.created_at.isoformat(),
+            "reply": r.reply,
+            "answered_at": r.answered_at.isoformat() if r.answered_at else None,
         }
         for r in ProblemReport.objects.filter(order_id__in=order_pks).order_by("created_at")
     ]
 
 
 def _erase(order_pks: list[int], email: str) -> int:
-    # The case stays for the merchant's statistics; the shopper's own words go.
-    return (
-        ProblemReport.objects.filter(order_id__in=order_pks).exclude(message="").update(message="")
+    # The case stays for the merchant's statistics; the shopper's words and the reply to them go.
+    erased = (
+        ProblemReport.objects.filter(order_id__in=order_pks)
+        .exclude(message="", reply="")
+        .update(message="", reply="")
     )
+    # A proven shopper's page shows their name and address: its cached renderings go too.
+    shipments = list(Shipment.objects.filter(order_id__in=order_pks).values_list("pk", flat=True))
+    pagecache.forget_pages(orders=order_pks, shipments=shipments)
+    return erased
 
 
 def register_privacy_handler() -> None:

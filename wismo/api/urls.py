@@ -11,6 +11,7 @@ from wismo.api.notifications import (
     NotificationViewSet,
     WebhookEndpointViewSet,
 )
+from wismo.api.privacy import ShopperErasureView, ShopperExportView
 from wismo.api.views import OrderViewSet, ShipmentViewSet, StoreViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -32,6 +33,8 @@ urlpatterns = [
         NotificationSettingsView.as_view(),
         name="notification-settings",
     ),
+    path("privacy/exports/", ShopperExportView.as_view(), name="privacy-export"),
+    path("privacy/erasures/", ShopperErasureView.as_view(), name="privacy-erase"),
     path("", include(router.urls)),
     path(
         "schema/",

@@ -60,11 +60,21 @@ def personal_data_handler_register(handler: PersonalDataHandler) -> None:
     _handlers[handler.name] = handler
 
 
-def _orders(store: ShopConnection, email: str, order_ids: Iterable[str]) -> QuerySet[Order]:
+def _orders(
+    tenant, store: ShopConnection | None, email: str, order_ids: Iterable[str]
+) -> QuerySet[Order]:
     match = Q(external_id__in=list(order_ids))
     if email:
         match |= Q(customer_email__iexact=email)
-    return Order.objects.filter(tenant=store.tenant, store=store).filter(match)
+    orders = Order.objects.filter(tenant=tenant).filter(match)
+    # A platform's request is about its own store; a merchant's is about the whole tenant.
+    return orders.filter(store=store) if store is not None else orders
+
+
+def _tenant_of(store: ShopConnection | None, tenant):
+    if store is None and tenant is None:
+        raise ValueError("a privacy request needs a store or a tenant")
+    return store.tenant if store is not None else tenant
 
 
 def _iso(value) -> str | None:
@@ -95,18 +105,30 @@ def _shipment_export(shipment: Shipment) -> dict:
 
 
 def customer_data_export(
-    *, store: ShopConnection, email: str, order_ids: Iterable[str] = (), external_id: str = ""
+    *,
+    store: ShopConnection | None = None,
+    tenant=None,
+    email: str,
+    order_ids: Iterable[str] = (),
+    external_id: str = "",
 ) -> PrivacyRequest:
-    """Collect what wismo holds about one shopper of ``store`` into a new ``PrivacyRequest``."""
+    """Collect what wismo holds about one shopper of ``store`` (or, with ``tenant`` and no
+    store, of every store of the tenant) into a new ``PrivacyRequest``."""
+    tenant = _tenant_of(store, tenant)
     email = (email or "").strip().lower()
     order_ids = [str(i) for i in order_ids]
-    orders = list(_orders(store, email, order_ids).prefetch_related("shipments"))
+    orders = list(
+        _orders(tenant, store, email, order_ids)
+        .select_related("store")
+        .prefetch_related("shipments")
+    )
     export = {
-        "store": store.name,
+        "store": store.name if store is not None else None,
         "customer_email": email,
         "generated_at": timezone.now().isoformat(),
         "orders": [
             {
+                "store": o.store.name if o.store is not None else None,
                 "external_id": o.external_id,
                 "order_number": o.order_number,
                 "customer_email": o.customer_email,
@@ -125,7 +147,7 @@ def customer_data_export(
     for name, handler in sorted(_handlers.items()):
         export[name] = handler.export(pks, email)
     return PrivacyRequest.objects.create(
-        tenant=store.tenant,
+        tenant=tenant,
         store=store,
         kind=PrivacyRequest.Kind.DATA_REQUEST,
         external_id=external_id[:100],
@@ -162,20 +184,31 @@ def _mentions(body: str, email: str, order_ids: set[str]) -> bool:
 
 @transaction.atomic
 def customer_redact(
-    *, store: ShopConnection, email: str, order_ids: Iterable[str] = (), external_id: str = ""
+    *,
+    store: ShopConnection | None = None,
+    tenant=None,
+    email: str,
+    order_ids: Iterable[str] = (),
+    external_id: str = "",
 ) -> PrivacyRequest:
-    """Erase one shopper's personal data in ``store`` (see the module docstring)."""
+    """Erase one shopper's personal data in ``store`` (or, with ``tenant`` and no store, in
+    every store of the tenant); see the module docstring."""
+    tenant = _tenant_of(store, tenant)
     email = (email or "").strip().lower()
     order_ids = [str(i) for i in order_ids]
-    orders = _orders(store, email, order_ids)
+    orders = _orders(tenant, store, email, order_ids)
     order_pks = list(orders.values_list("pk", flat=True))
     known_ids = set(order_ids) | set(orders.values_list("external_id", flat=True))
+    # The other apps first: they may match on what the orders still say (the shopper's name).
+    handled = {name: handler.erase(order_pks, email) for name, handler in sorted(_handlers.items())}
     redacted_orders = Order.objects.filter(pk__in=order_pks).update(
         customer_email="", customer_name="", shipping_postcode="", updated_at=timezone.now()
     )
     Shipment.objects.filter(order_id__in=order_pks).update(destination_postcode="")
     # Raw webhook bodies carry the same personal data: scrub the ones about this shopper.
-    candidates = InboundWebhook.objects.filter(tenant=store.tenant, store=store)
+    candidates = InboundWebhook.objects.filter(tenant=tenant)
+    if store is not None:
+        candidates = candidates.filter(store=store)
     prefilter = Q(pk__in=[])
     if email:
         prefilter |= Q(body__icontains=email)
@@ -195,8 +228,10 @@ def customer_redact(
     # Earlier exports for this shopper are personal data too.
     earlier = [
         r.pk
-        for r in PrivacyRequest.objects.filter(tenant=store.tenant, store=store)
-        if email and r.customer_email == email
+        for r in PrivacyRequest.objects.filter(tenant=tenant).exclude(
+            kind=PrivacyRequest.Kind.SHOP_REDACT
+        )
+        if email and r.customer_email == email and (store is None or r.store_id == store.pk)
     ]
     PrivacyRequest.objects.filter(pk__in=earlier).update(export={}, customer_email="")
     summary = {
@@ -204,10 +239,9 @@ def customer_redact(
         "webhooks": len(scrubbed),
         "exports": len(earlier),
     }
-    for name, handler in sorted(_handlers.items()):
-        summary[name] = handler.erase(order_pks, email)
+    summary.update(handled)
     return PrivacyRequest.objects.create(
-        tenant=store.tenant,
+        tenant=tenant,
         store=store,
         kind=PrivacyRequest.Kind.CUSTOMER_REDACT,
         external_id=external_id[:100],
