@@ -10,6 +10,7 @@ from rest_framework import serializers
 from carriers import registry
 from carriers.statuses import SUBSTATUSES, Status
 from wismo.tracking.models import Order, Shipment, ShopConnection, TrackingEvent
+from wismo.tracking.selectors import LIST_FIELDS
 
 LOCALES = [code for code, _ in settings.LANGUAGES]
 
@@ -113,31 +114,8 @@ _SHIPMENT_FIELDS = frozenset(ShipmentSerializer.Meta.fields)
 # What ``shipment_row`` reads: the names of a ``Shipment.objects.values(*SHIPMENT_ROW_FIELDS)``
 # row, which is how the list reads a page (no model instances: building 50 shipments and their
 # orders was a third of the request).
-_MODEL_ATTRS = (
-    "id",
-    "tracking_number",
-    "carrier",
-    "status",
-    "substatus",
-    "action_required",
-    "estimated_delivery",
-    "estimated_delivery_earliest",
-    "estimated_delivery_latest",
-    "estimated_delivery_source",
-    "estimated_delivery_confidence",
-    "public_token",
-    "destination_country",
-    "destination_postcode",
-    "shipped_at",
-    "delivered_at",
-    "last_event_at",
-    "last_checked_at",
-    "is_active",
-    "last_error_code",
-    "last_error",
-    "replaces_id",
-    "created_at",
-    "updated_at",
+_MODEL_ATTRS = tuple(
+    name for name in LIST_FIELDS if "__" not in name and name not in ("tenant_id", "order_id")
 )
 SHIPMENT_ROW_FIELDS = (*_MODEL_ATTRS, "order__order_number")
 _carrier_names: dict[str, str] = {}
