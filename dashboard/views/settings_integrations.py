@@ -82,6 +82,18 @@ class StoreForm(forms.Form):
     def credentials(self) -> dict:
         return {key: self.cleaned_data.get(f"cred_{key}", "") for key in self.credential_keys}
 
+    def save_fields(self) -> dict:
+        """``services.store_save``'s arguments from a valid form."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "shop_url": data.get("shop_url") or "",
+            "credentials": self.credentials(),
+            "webhook_secret": data.get("webhook_secret") or "",
+            "is_active": data["is_active"],
+            "write_back": data.get("write_back", False),
+        }
+
 
 def _store_or_404(pk: int) -> ShopConnection:
     return get_object_or_404(ShopConnection.objects.all(), pk=pk)
@@ -124,17 +136,9 @@ def store_new(request: HttpRequest) -> HttpResponse:
         )
     form = StoreForm(request.POST or None, platform=platform)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             store = services.store_save(
-                tenant=request.tenant,
-                platform=platform,
-                name=data["name"],
-                shop_url=data.get("shop_url") or "",
-                credentials=form.credentials(),
-                webhook_secret=data.get("webhook_secret") or "",
-                is_active=data["is_active"],
-                write_back=data.get("write_back", False),
+                tenant=request.tenant, platform=platform, **form.save_fields()
             )
         except ValidationError as exc:
             _errors(form, exc)
@@ -181,18 +185,8 @@ def store_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return _store_form(request, form, store, store.platform)
     form = StoreForm(request.POST, platform=store.platform, store=store)
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            services.store_save(
-                tenant=request.tenant,
-                store=store,
-                name=data["name"],
-                shop_url=data.get("shop_url") or "",
-                credentials=form.credentials(),
-                webhook_secret=data.get("webhook_secret") or "",
-                is_active=data["is_active"],
-                write_back=data.get("write_back", False),
-            )
+            services.store_save(tenant=request.tenant, store=store, **form.save_fields())
         except ValidationError as exc:
             _errors(form, exc)
             store.refresh_from_db()
@@ -340,6 +334,14 @@ class CarrierAccountForm(forms.Form):
         values["base_url"] = self.cleaned_data.get("base_url", "")
         return values
 
+    def save_fields(self) -> dict:
+        """``carrier_setup.carrier_account_save``'s arguments from a valid form."""
+        return {
+            "name": self.cleaned_data["name"],
+            "credentials": self.credentials(),
+            "is_active": self.cleaned_data["is_active"],
+        }
+
 
 class PriorityForm(forms.Form):
     slugs = forms.CharField(
@@ -424,11 +426,7 @@ def carrier_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             account = carrier_setup.carrier_account_save(
-                tenant=request.tenant,
-                carrier=carrier,
-                name=form.cleaned_data["name"],
-                credentials=form.credentials(),
-                is_active=form.cleaned_data["is_active"],
+                tenant=request.tenant, carrier=carrier, **form.save_fields()
             )
         except ValidationError as exc:
             _errors(form, exc)
@@ -476,11 +474,7 @@ def carrier_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             carrier_setup.carrier_account_save(
-                tenant=request.tenant,
-                account=account,
-                name=form.cleaned_data["name"],
-                credentials=form.credentials(),
-                is_active=form.cleaned_data["is_active"],
+                tenant=request.tenant, account=account, **form.save_fields()
             )
         except ValidationError as exc:
             _errors(form, exc)
@@ -527,7 +521,7 @@ def carrier_active(request: HttpRequest, pk: int) -> HttpResponse:
 def carrier_delete(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account_or_404(pk)
     name = account.name
-    account.delete()
+    carrier_setup.carrier_account_delete(account=account)
     messages.success(request, f"Carrier account “{name}” deleted.")
     return redirect("dash-carriers")
 

@@ -122,6 +122,11 @@ class CarrierCheck:
     message: str
 
 
+def carrier_account_delete(*, account: CarrierAccount) -> None:
+    """Delete the account; its shipments keep their carrier and are polled without it."""
+    account.delete()
+
+
 def carrier_connection_test(
     *, account: CarrierAccount, http: HttpClient | None = None
 ) -> CarrierCheck:
