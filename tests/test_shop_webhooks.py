@@ -187,3 +187,20 @@ def test_a_broker_outage_at_intake_loses_nothing(shop, tenant_a, monkeypatch):
     tasks.process_inbound_webhook.apply(kwargs=sent[0]).get()
     with tenant_scope(tenant_a):
         assert Order.objects.filter(store=shop).count() == 1
+
+
+def test_the_intake_reads_headers_as_django_names_them():
+    """The receivers read headers from META directly: the same names and values as
+    ``request.headers``, lower-cased."""
+    from django.test import RequestFactory
+
+    from wismo.api.hooks import _headers
+
+    request = RequestFactory().post(
+        "/hooks/shopify/1/",
+        b"{}",
+        content_type="application/json",
+        HTTP_X_SHOPIFY_HMAC_SHA256="sig==",
+        HTTP_X_SHOPIFY_WEBHOOK_ID="wh-1",
+    )
+    assert _headers(request) == {name.lower(): v for name, v in request.headers.items()}

