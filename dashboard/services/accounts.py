@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import logging
 import secrets
 import time
 from datetime import timedelta
@@ -32,6 +33,8 @@ INVITATION_DAYS = 7
 RECOVERY_CODES = 8
 LOGIN_FAILURES_ALLOWED = 10
 LOGIN_WINDOW_SECONDS = 15 * 60
+
+log = logging.getLogger(__name__)
 
 
 def _sha(value: str) -> str:
@@ -78,15 +81,20 @@ def invitation_create(
         )
     link = f"{settings.WISMO_BASE_URL}/accounts/invite/{token}/"
     context = {"tenant": tenant, "invitation": invitation, "link": link, "inviter": invited_by}
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"You are invited to {tenant.name} on wismo",
-            message=render_to_string("registration/invitation_email.txt", context),
-            from_email=None,
-            recipient_list=[email],
-            fail_silently=False,
-        )
-    )
+
+    def send() -> None:
+        try:
+            send_mail(
+                subject=f"You are invited to {tenant.name} on wismo",
+                message=render_to_string("registration/invitation_email.txt", context),
+                from_email=None,
+                recipient_list=[email],
+                fail_silently=False,
+            )
+        except Exception:  # the invitation is saved: it can be sent again from the team page
+            log.warning("invitation %s: the email could not be sent", invitation.pk, exc_info=True)
+
+    transaction.on_commit(send)
     return invitation, token
 
 
@@ -234,19 +242,34 @@ def _login_key(ip: str, username: str) -> str:
     return f"{settings.WISMO_REDIS_PREFIX}:login-fail:{_sha(f'{ip}|{username.lower()}')}"
 
 
+# The counters live in the shared cache. When it is down, sign-in stays open (a cache outage
+# must not lock every merchant out) and the outage is logged; counting resumes with the cache.
+
+
 def login_allowed(*, ip: str, username: str) -> bool:
-    return int(cache.get(_login_key(ip, username), 0)) < LOGIN_FAILURES_ALLOWED
+    try:
+        failures = int(cache.get(_login_key(ip, username), 0))
+    except Exception:
+        log.warning("sign-in throttle unavailable: the cache does not answer")
+        return True
+    return failures < LOGIN_FAILURES_ALLOWED
 
 
 def login_failed(*, ip: str, username: str) -> None:
     key = _login_key(ip, username)
-    if cache.add(key, 1, LOGIN_WINDOW_SECONDS):
-        return
     try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, LOGIN_WINDOW_SECONDS)
+        if cache.add(key, 1, LOGIN_WINDOW_SECONDS):
+            return
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, LOGIN_WINDOW_SECONDS)
+    except Exception:
+        log.warning("sign-in failure not counted: the cache does not answer")
 
 
 def login_succeeded(*, ip: str, username: str) -> None:
-    cache.delete(_login_key(ip, username))
+    try:
+        cache.delete(_login_key(ip, username))
+    except Exception:
+        log.warning("sign-in failures not cleared: the cache does not answer")

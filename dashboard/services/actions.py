@@ -20,6 +20,7 @@ from carriers import registry
 from notifications.models import Notification
 from wismo.tracking.models import Shipment
 from wismo.tracking.services import polling
+from wismo.tracking.services.background import enqueue_after_commit
 from wismo.tracking.tasks import poll_shipments
 
 POLL_CHUNK = 50
@@ -47,15 +48,15 @@ def shipments_retrack(*, shipment_ids: list[int]) -> int:
             key = (shipment.tenant_id, shipment.carrier, shipment.carrier_account_id)
             queued[key].append(shipment.pk)
 
-    def enqueue() -> None:
-        for (tenant_id, _carrier, _account), ids in queued.items():
-            for start in range(0, len(ids), POLL_CHUNK):
-                poll_shipments.apply_async(
-                    kwargs={"tenant_id": tenant_id, "shipment_ids": ids[start : start + POLL_CHUNK]}
-                )
-
-    if queued:
-        transaction.on_commit(enqueue)
+    # Each parcel is due now (shipment_retrack): a task the broker refuses is the poll
+    # sweep's to run.
+    for (tenant_id, _carrier, _account), ids in queued.items():
+        for start in range(0, len(ids), POLL_CHUNK):
+            enqueue_after_commit(
+                poll_shipments,
+                kwargs={"tenant_id": tenant_id, "shipment_ids": ids[start : start + POLL_CHUNK]},
+                what=f"a re-track of {len(ids[start : start + POLL_CHUNK])} shipments",
+            )
     return sum(len(ids) for ids in queued.values())
 
 

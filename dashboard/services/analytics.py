@@ -36,6 +36,7 @@ Definitions (what each figure means):
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterator
@@ -67,6 +68,8 @@ from notifications.models import Notification
 from tenants.models import Tenant
 from tracking_pages.models import PageViewCount
 from wismo.tracking.models import EddModel, Shipment, ShipmentStatusChange
+
+log = logging.getLogger(__name__)
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -662,10 +665,17 @@ def analytics_figures(*, tenant: Tenant, period: Period) -> Analytics:
     """``analytics_compute``, cached per tenant and period for ``CACHE_SECONDS`` (periods
     longer than a month: ``LONG_CACHE_SECONDS``)."""
     key = _cache_key(tenant, period)
-    figures = cache.get(key)
+    try:
+        figures = cache.get(key)
+    except Exception:  # the cache is down: compute, slower but right
+        log.warning("analytics cache unavailable")
+        return analytics_compute(tenant=tenant, period=period)
     if figures is None:
         figures = analytics_compute(tenant=tenant, period=period)
-        cache.set(key, figures, CACHE_SECONDS if period.days <= 31 else LONG_CACHE_SECONDS)
+        try:
+            cache.set(key, figures, CACHE_SECONDS if period.days <= 31 else LONG_CACHE_SECONDS)
+        except Exception:
+            log.warning("analytics cache unavailable")
     return figures
 
 

@@ -16,6 +16,7 @@ this module adds what only the dashboard does:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from tenants.models import Tenant
 from wismo.tracking.importers.base import NotThisPayload
 from wismo.tracking.importers.csv_file import parse_csv
 from wismo.tracking.models import Platform, ShopConnection, TrackingEvent, UnmappedCarrierCode
+from wismo.tracking.services.background import enqueue_after_commit
 from wismo.tracking.services.carrier_setup import carrier_clean, carrier_priority_clean
 from wismo.tracking.services.imports import orders_import
 from wismo.tracking.services.shop_setup import (
@@ -39,6 +41,8 @@ from wismo.tracking.services.shop_setup import (
     shop_url_clean,
 )
 from wismo.tracking.services.sync import SYNC_MINUTES
+
+log = logging.getLogger(__name__)
 
 OVERRIDES_CACHE_SECONDS = 3600
 OVERRIDES_LOCAL_SECONDS = 5.0
@@ -112,7 +116,7 @@ def store_sync_enqueue(*, store: ShopConnection) -> None:
     if not store.is_active:
         raise ValidationError("The store is paused: resume it first.")
     kwargs = {"tenant_id": store.tenant_id, "store_id": store.pk}
-    transaction.on_commit(lambda: import_store.apply_async(kwargs=kwargs))
+    enqueue_after_commit(import_store, kwargs=kwargs, what=f"a sync of store {store.pk}")
 
 
 @dataclass(slots=True)
@@ -207,8 +211,11 @@ def status_overrides_invalidate(*, tenant_id: int) -> None:
     key = _overrides_key(tenant_id)
 
     def drop() -> None:
-        cache.delete(key)
         _local_overrides.pop(key, None)
+        try:
+            cache.delete(key)
+        except Exception:  # the cache is down: the entry expires within OVERRIDES_CACHE_SECONDS
+            log.warning("status overrides of tenant %s not dropped from the cache", tenant_id)
 
     drop()
     transaction.on_commit(drop)

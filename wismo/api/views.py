@@ -38,6 +38,7 @@ from wismo.tracking.filters import ShipmentFilter
 from wismo.tracking.importers.base import FulfillmentDTO, LineItemDTO, OrderDTO
 from wismo.tracking.models import Order, Shipment, ShopConnection
 from wismo.tracking.services import polling
+from wismo.tracking.services.background import enqueue_after_commit
 from wismo.tracking.services.imports import api_store, order_import
 from wismo.tracking.services.shipments import (
     OrderData,
@@ -245,10 +246,10 @@ class ShipmentViewSet(
             polling.shipment_retrack(shipment=shipment)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
-        transaction.on_commit(
-            lambda: poll_shipments.apply_async(
-                kwargs={"tenant_id": shipment.tenant_id, "shipment_ids": [shipment.pk]}
-            )
+        enqueue_after_commit(
+            poll_shipments,
+            kwargs={"tenant_id": shipment.tenant_id, "shipment_ids": [shipment.pk]},
+            what=f"a re-track of shipment {shipment.pk}",
         )
         shipment = selectors.shipment_detail(shipment_id=shipment.pk)
         return Response(ShipmentDetailSerializer(shipment).data, status=status.HTTP_202_ACCEPTED)

@@ -127,7 +127,10 @@ def inbox_nudge(*, tenant_id: int, webhook_id: int) -> bool:
             )
         except Exception:  # the broker is down: the relay finds the row within a minute
             logger.warning("could not enqueue inbox processing for tenant %s", tenant_id)
-            cache.delete(_key(tenant_id))
+            try:  # let the next delivery try again; the cache may be down with the broker
+                cache.delete(_key(tenant_id))
+            except Exception:
+                logger.warning("inbox nudge key for tenant %s not cleared", tenant_id)
 
     transaction.on_commit(send)
     return True
