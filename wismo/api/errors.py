@@ -89,7 +89,48 @@ def bad_request(request, exception=None):
     return default(request, exception)
 
 
+# How long a client should wait before retrying when the database does not answer.
+DATABASE_RETRY_SECONDS = 5
+
+
+def _database_unavailable() -> bool:
+    """Is the exception being handled the database not answering (down, restarting, gone)?"""
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(sys.exc_info()[1], (OperationalError, InterfaceError))
+
+
 def server_error(request):
+    # Django calls this while it handles the exception, so sys.exc_info() names it. A database
+    # that is down or restarting is a 503 with Retry-After (clients and platforms retry, load
+    # balancers back off), not a 500 page; the connection is dropped so the next request
+    # reconnects.
+    if _database_unavailable():
+        from django.db import connections
+
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+        if request.path.startswith(("/api/", "/hooks/")):
+            response = json_error(
+                request,
+                "unavailable",
+                "The service is briefly unavailable: retry shortly.",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        else:
+            from django.http import HttpResponse
+
+            response = HttpResponse(
+                "<!doctype html><title>Back in a moment</title>"
+                "<h1>Back in a moment</h1><p>This page is briefly unavailable. "
+                "Please try again in a few seconds.</p>",
+                status=503,
+                content_type="text/html; charset=utf-8",
+            )
+        response["Retry-After"] = str(DATABASE_RETRY_SECONDS)
+        return response
     if request.path.startswith("/api/"):
         return json_error(
             request, "server_error", "Internal error.", status.HTTP_500_INTERNAL_SERVER_ERROR
@@ -113,7 +154,7 @@ _ERROR_SCHEMA = {
                     "description": "Stable: invalid, parse_error, not_authenticated, "
                     "authentication_failed, permission_denied, not_found, method_not_allowed, "
                     "not_acceptable, unsupported_media_type, throttled, too_large, "
-                    "bad_request, server_error.",
+                    "bad_request, unavailable, server_error.",
                 },
                 "message": {"type": "string"},
                 "fields": {
