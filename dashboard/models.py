@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from tenants.models import Role
+from tenants.scoping import SystemManager
 from wismo.tracking.crypto import EncryptedTextField
 from wismo.tracking.models import STATUS_CHOICES, Order, Shipment, TenantOwned
 
@@ -31,7 +32,7 @@ class Invitation(TenantOwned):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     # Accepting an invitation finds it by token before any tenant scope exists.
-    unscoped = models.Manager()
+    unscoped = SystemManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.timezone import now
 
-from tenants.scoping import TenantManager
+from tenants.scoping import SystemManager, TenantManager
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -67,7 +67,7 @@ class Membership(models.Model):
 
     objects = TenantManager()
     # Finding a user's tenants happens before any scope exists (login, middleware).
-    unscoped = models.Manager()  # noqa: DJ012 - "objects" (scoped) must stay the default manager
+    unscoped = SystemManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique")]
@@ -94,7 +94,7 @@ class ApiKey(models.Model):
 
     objects = TenantManager()
     # API authentication looks a key up by prefix before it knows the tenant.
-    unscoped = models.Manager()  # noqa: DJ012 - "objects" (scoped) must stay the default manager
+    unscoped = SystemManager()
 
     class Meta:
         ordering = ["-created_at"]

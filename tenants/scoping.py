@@ -16,7 +16,14 @@ from django_scopes import ScopedManager, get_scope, scope, scopes_disabled
 from django_scopes.exceptions import ScopeError
 from django_scopes.manager import DisabledQuerySet
 
-__all__ = ["ScopeError", "TenantManager", "active_tenant_ids", "all_tenants", "tenant_scope"]
+__all__ = [
+    "ScopeError",
+    "SystemManager",
+    "TenantManager",
+    "active_tenant_ids",
+    "all_tenants",
+    "tenant_scope",
+]
 
 
 class _FailClosedQuerySet(DisabledQuerySet):
@@ -44,6 +51,46 @@ def TenantManager(queryset_class: type[models.QuerySet] | None = None):
             return queryset
 
     return Manager()
+
+
+class _SystemQuerySet(models.QuerySet):
+    """Reads and writes meant to cross tenants (finding a key, an invitation or a user's
+    tenants, possibly from inside another tenant's scope): their statements run unscoped, so
+    that PostgreSQL's row-level security (tenants.rls) treats them as platform work too."""
+
+    def _fetch_all(self):
+        with scopes_disabled():
+            super()._fetch_all()
+
+    def count(self):
+        with scopes_disabled():
+            return super().count()
+
+    def exists(self):
+        with scopes_disabled():
+            return super().exists()
+
+    def aggregate(self, *args, **kwargs):
+        with scopes_disabled():
+            return super().aggregate(*args, **kwargs)
+
+    def update(self, **kwargs):
+        with scopes_disabled():
+            return super().update(**kwargs)
+
+    def delete(self):
+        with scopes_disabled():
+            return super().delete()
+
+    def iterator(self, chunk_size=None):
+        with scopes_disabled():
+            yield from super().iterator(chunk_size=chunk_size)
+
+
+def SystemManager() -> models.Manager:
+    """The spelled-out unscoped manager of a tenant model (``unscoped``), for the few lookups
+    that must find a row before or across tenant scopes."""
+    return models.Manager.from_queryset(_SystemQuerySet)()
 
 
 def _tenant_id(tenant) -> int:

@@ -16,6 +16,7 @@ import hmac
 import io
 import json
 import logging
+import os
 import shutil
 import subprocess
 import uuid
@@ -30,6 +31,7 @@ from django.db import connection
 from django.test import Client, TestCase
 from django.utils import timezone
 
+from tenants import rls
 from tenants.scoping import tenant_scope
 from tests.factories import ShipmentFactory
 from tests.fakes.carrier_server import json_file
@@ -80,6 +82,8 @@ def _dump_text() -> str:
         shutil.which("pg_dump") or "pg_dump",
         "--data-only",
         "--no-owner",
+        # Tenant tables have row-level security: dump every tenant's rows, as a backup would.
+        "--enable-row-security",
         "-h",
         db["HOST"] or "127.0.0.1",
         "-p",
@@ -88,7 +92,8 @@ def _dump_text() -> str:
         db["USER"] or "postgres",
         db["NAME"],
     ]
-    done = subprocess.run(command, capture_output=True, timeout=120, check=True)
+    env = {**os.environ, "PGOPTIONS": f"-c {rls.SETTING}=*"}
+    done = subprocess.run(command, capture_output=True, timeout=120, check=True, env=env)
     return done.stdout.decode("utf-8", "replace")
 
 

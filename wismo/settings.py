@@ -445,6 +445,9 @@ WISMO_INBOX_DEBOUNCE_SECONDS = env_float("WISMO_INBOX_DEBOUNCE_SECONDS", 1.0, al
 # after their parcels' delivery, raw webhook bodies this many days after processing.
 WISMO_RETENTION_PERSONAL_DAYS = env_int("WISMO_RETENTION_PERSONAL_DAYS", 120)
 WISMO_RETENTION_RAW_DAYS = env_int("WISMO_RETENTION_RAW_DAYS", 30)
+# PostgreSQL row-level security (tenants.rls): each statement carries its tenant. The policies
+# bind only a role that is not a superuser and owns nothing (manage.py db_app_role).
+WISMO_DB_ROW_SECURITY = env_bool("WISMO_DB_ROW_SECURITY", True)
 
 # A read-only image in production uses nothing embedded, so a failure here is harmless.
 with contextlib.suppress(OSError):

@@ -30,5 +30,11 @@ def test_the_name_search_index_exists_and_matches_the_search_sql(postgres_only, 
                 ["%ria ros%"],
             )
             plan = "\n".join(r[0] for r in cursor.fetchall())
-        assert "order_name_trgm_idx" in plan
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            superuser = cursor.fetchone()[0]
+        if superuser:
+            # A role that row-level security binds cannot use it: LIKE is not leakproof, so
+            # PostgreSQL applies it only after the tenant policy (see README, Performance).
+            assert "order_name_trgm_idx" in plan
         assert [o.customer_name for o in query] == ["Maria Rossi"]
