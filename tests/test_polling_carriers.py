@@ -91,6 +91,45 @@ def test_retry_after_is_honoured_by_every_later_poll_of_the_account(
         assert shipment.next_poll_at >= timezone.now() + timedelta(seconds=110)
 
 
+def test_a_rate_limit_is_no_failure_and_asks_again_when_allowed(
+    scope_a, dhl_account, carrier_server
+):
+    """Found by bench/faults: a poll refused by the account's own bucket was backed off like a
+    failing carrier (30 minutes to hours). A rate limit asks again when allowed, spread over a
+    minute, and counts no failure."""
+    carrier_server.route("GET", r"^/track/shipments$", json_file("dhl/transit.json"))
+    carrier_server.fail_next(429, headers={"Retry-After": "300"})
+    shipment = dhl_shipment(scope_a, dhl_account, "333")
+
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+
+    shipment.refresh_from_db()
+    wait = shipment.next_poll_at - timezone.now()
+    assert shipment.last_error_code == "rate_limited" and shipment.poll_failures == 0
+    assert timedelta(seconds=290) <= wait <= timedelta(seconds=361)
+
+
+def test_the_accounts_own_bucket_refusing_asks_again_within_two_minutes(
+    scope_a, dhl_account, carrier_server, monkeypatch
+):
+    from carriers.http import TransientError
+    from wismo.tracking.services.throttle import AccountThrottle
+
+    def full(self):
+        raise TransientError("rate limit of dhl: next slot in 0.1 s", status=429, retry_after=0.1)
+
+    monkeypatch.setattr(AccountThrottle, "acquire", full)
+    shipment = dhl_shipment(scope_a, dhl_account, "444")
+
+    polling.poll_shipments(shipment_ids=[shipment.pk])
+
+    shipment.refresh_from_db()
+    wait = shipment.next_poll_at - timezone.now()
+    assert shipment.last_error_code == "rate_limited" and shipment.poll_failures == 0
+    assert timedelta(seconds=50) <= wait <= timedelta(seconds=121)
+    assert carrier_server.requests == []
+
+
 def test_a_failing_carrier_trips_its_breaker_and_is_left_alone(
     scope_a, dhl_account, carrier_server
 ):

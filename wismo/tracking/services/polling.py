@@ -51,6 +51,11 @@ LEASE = timedelta(minutes=10)
 # Rounds of in-flight requests per poll task (see group_claims).
 GROUP_WAVES = 4
 MAX_BACKOFF = timedelta(hours=12)
+# A rate limit (the account's own bucket, or the carrier's 429) says when to ask again; it is no
+# failure of the parcel or the carrier. Ask then, at the earliest after the floor, spread over
+# the next minute so that a refused batch does not come back at once.
+RATE_LIMITED_FLOOR = timedelta(seconds=60)
+RATE_LIMITED_SPREAD_SECONDS = 60.0
 # How often a shipment is checked by its status: close to delivery more often, quiet states less.
 STATUS_INTERVALS: dict[str, timedelta] = {
     Status.PENDING: timedelta(hours=2),
@@ -432,7 +437,12 @@ def _schedule(
         "unchanged_polls",
     ]
     shipment.last_checked_at = now
-    if error is not None:
+    if error is not None and error.code == "rate_limited":
+        shipment.last_error_code, shipment.last_error = error.code, error.message[:1000]
+        wait = max(RATE_LIMITED_FLOOR, timedelta(seconds=retry_after or 0.0))
+        spread = timedelta(seconds=random.uniform(0, RATE_LIMITED_SPREAD_SECONDS))  # noqa: S311
+        shipment.next_poll_at = now + wait + spread
+    elif error is not None:
         shipment.poll_failures += 1
         shipment.last_error_code, shipment.last_error = error.code, error.message[:1000]
         base = next_interval(
