@@ -130,6 +130,29 @@ def test_the_accounts_own_bucket_refusing_asks_again_within_two_minutes(
     assert carrier_server.requests == []
 
 
+def test_a_carrier_that_fails_a_request_is_not_asked_the_rest_of_the_round(
+    scope_a, dhl_account, carrier_server
+):
+    """Found by bench/faults: a stalled carrier held the worker for every chunk of the group in
+    turn (a read timeout each), slowing every other carrier. Once one request of the round
+    fails, the chunks still waiting for a thread fail at once, unasked."""
+    from tests.fakes.carrier_server import Reply
+    from wismo.tracking.services.polling import _executor
+
+    threads = _executor()._max_workers
+    carrier_server.latency = 0.3  # every request in flight long enough for the flag to matter
+    carrier_server.route("GET", r"^/track/shipments$", Reply(status=503))
+    shipments = [dhl_shipment(scope_a, dhl_account, f"77{i:03d}") for i in range(threads * 3)]
+
+    polling.poll_shipments(shipment_ids=[s.pk for s in shipments])
+
+    assert 1 <= len(carrier_server.requests) <= threads < len(shipments)
+    for shipment in shipments:  # (the account's own bucket may refuse some before they fail)
+        shipment.refresh_from_db()
+        assert shipment.last_error_code in ("carrier_unavailable", "rate_limited")
+        assert shipment.next_poll_at > timezone.now()
+
+
 def test_a_failing_carrier_trips_its_breaker_and_is_left_alone(
     scope_a, dhl_account, carrier_server
 ):

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from carriers import registry
 from carriers.base import CarrierAdapter, TrackingBatch, TrackingError
-from carriers.http import CarrierHTTPError, HttpClient
+from carriers.http import CarrierHTTPError, HttpClient, MalformedResponse
 from carriers.statuses import DEFAULT_SUBSTATUS, Status
 from tenants.scoping import all_tenants
 from wismo.metrics import clock, poll_observed, poll_skipped
@@ -239,8 +239,20 @@ def _ask_carrier(
     chunks = [numbers[i : i + size] for i in range(0, len(numbers), size)]
     batch = TrackingBatch()
     retry_after: float | None = None
+    # A carrier that timed out, refused the connection or answered 5xx to one request of this
+    # group is not asked the rest: the chunks still waiting for a thread fail at once instead of
+    # each holding this worker for a read timeout (found by bench/faults/carrier_faults: a
+    # black-holed carrier slowed every other carrier's polls).
+    down = threading.Event()
 
     def one(chunk: list[str]) -> TrackingBatch:
+        if down.is_set():
+            message = "not asked: the carrier failed another request of this round"
+            return TrackingBatch(
+                errors=[
+                    TrackingError(n, "carrier_unavailable", message, transient=True) for n in chunk
+                ]
+            )
         try:
             return adapter.track(chunk, credentials=credentials, http=http, now=now)
         except CarrierHTTPError as exc:
@@ -251,6 +263,12 @@ def _ask_carrier(
                 code = "rate_limited"  # the account's limit, not the carrier's health
             else:
                 code = "carrier_unavailable" if exc.transient else "credentials_refused"
+                if (
+                    exc.transient
+                    and (exc.status is None or exc.status >= 500)
+                    and not isinstance(exc, MalformedResponse)
+                ):
+                    down.set()
             return TrackingBatch(
                 errors=[TrackingError(n, code, str(exc), transient=exc.transient) for n in chunk]
             )
