@@ -95,6 +95,20 @@ def test_the_sweep_claims_due_shipments_once_and_enqueues_one_poll_per_group(par
     assert sent == [{"tenant_id": parcel.tenant_id, "shipment_ids": [parcel.pk]}]
 
 
+def test_a_sweep_that_dies_before_its_enqueue_leaves_the_shipments_due(parcel, monkeypatch):
+    """Found by bench/faults/worker_kill: the claim was committed before the enqueue, so a
+    crash in between left the shipments leased for 10 minutes with no task on its way."""
+
+    def crash(kwargs):
+        raise KeyboardInterrupt("the worker dies between claim and enqueue")
+
+    monkeypatch.setattr(tasks.poll_shipments, "apply_async", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tasks.poll_due_shipments()
+
+    assert [c.shipment_id for c in polling.claim_due()] == [parcel.pk], "still due, not leased"
+
+
 def test_a_claim_is_a_lease_that_runs_out(parcel):
     """A worker that dies mid-poll loses nothing: after the lease the shipment is due again."""
     now = timezone.now()

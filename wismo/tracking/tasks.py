@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from tenants.tasks_base import TenantTask
 from wismo.tracking.services import (
@@ -19,13 +20,18 @@ from wismo.tracking.services import (
 
 @shared_task(name="wismo.tracking.tasks.poll_due_shipments", ignore_result=True)
 def poll_due_shipments() -> int:
-    """Beat's tick: claim due shipments (platform-wide) and enqueue one poll task per group."""
-    claims = polling.claim_due(limit=settings.WISMO_POLL_CLAIM_LIMIT)
-    groups = polling.group_claims(claims)
-    for group in groups:
-        poll_shipments.apply_async(
-            kwargs={"tenant_id": group.tenant_id, "shipment_ids": group.shipment_ids}
-        )
+    """Beat's tick: claim due shipments (platform-wide) and enqueue one poll task per group.
+
+    Claim and enqueue share one transaction: a crash or a refused publish before the commit
+    leaves the shipments due for the next tick, not leased for ``polling.LEASE`` with no task
+    on its way (a task published before a crash only polls them once more, idempotently)."""
+    with transaction.atomic():
+        claims = polling.claim_due(limit=settings.WISMO_POLL_CLAIM_LIMIT)
+        groups = polling.group_claims(claims)
+        for group in groups:
+            poll_shipments.apply_async(
+                kwargs={"tenant_id": group.tenant_id, "shipment_ids": group.shipment_ids}
+            )
     return len(groups)
 
 
