@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# In the brief's priority order: the outbox relay, carrier faults, killed workers.
-SCENARIOS = ("crash_after_commit", "carrier_faults", "worker_kill")
+# In the brief's priority order: the outbox relay, carrier faults, killed workers, then a
+# Redis restart (its own redis-server: it never touches the shared one).
+SCENARIOS = ("crash_after_commit", "carrier_faults", "worker_kill", "redis_restart")
 
 
 def run_one(name: str, timeout: float) -> tuple[int, str, float]:
