@@ -20,8 +20,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # In the brief's priority order: the outbox relay, carrier faults, killed workers, then a
-# Redis restart (its own redis-server: it never touches the shared one).
-SCENARIOS = ("crash_after_commit", "carrier_faults", "worker_kill", "redis_restart")
+# Redis restart, a rolling restart and a PostgreSQL restart (each its own redis-server, and
+# postgres_restart its own PostgreSQL cluster: never the shared ones).
+SCENARIOS = (
+    "crash_after_commit",
+    "carrier_faults",
+    "worker_kill",
+    "redis_restart",
+    "rolling_restart",
+    "postgres_restart",
+)
 
 
 def run_one(name: str, timeout: float) -> tuple[int, str, float]:
