@@ -202,3 +202,31 @@ def test_the_queue_follows_each_polls_next_check(parcel):
         assert queued.due_at == parcel.next_poll_at
     else:
         assert queued is None
+
+
+def test_a_poll_task_that_meets_a_dead_database_tries_again(parcel, monkeypatch):
+    """Found by bench/faults/postgres_restart: the task failed once and was acknowledged, so its
+    parcels waited for the 10-minute claim lease. It retries within seconds instead."""
+    from django.db import OperationalError
+
+    calls = []
+
+    def flaky(*, shipment_ids):
+        calls.append(shipment_ids)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return {"polled": len(shipment_ids), "events": 0, "errors": 0}
+
+    from celery.exceptions import Retry
+
+    monkeypatch.setattr(polling, "poll_shipments", flaky)
+    assert OperationalError in tasks.poll_shipments.autoretry_for
+    # The failed attempt asks Celery for a retry (a new message within seconds) instead of
+    # failing and being acknowledged; the retry's own run is Celery's.
+    with pytest.raises(Retry) as retry:
+        tasks.poll_shipments.apply(
+            kwargs={"tenant_id": parcel.tenant_id, "shipment_ids": [parcel.pk]}, throw=True
+        )
+    assert calls == [[parcel.pk]]
+    assert retry.value.when is not None and float(retry.value.when) <= 60
+    assert tasks.poll_shipments.retry_backoff_max <= 60 and tasks.poll_shipments.max_retries >= 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from tenants.tasks_base import TenantTask
 from wismo.tracking.services import (
@@ -41,6 +41,13 @@ def poll_due_shipments() -> int:
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
+    # The database down or restarting: try again within seconds, not when the claim's lease
+    # runs out (found by bench/faults/postgres_restart: 10 minutes late).
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
 )
 def poll_shipments(*, tenant_id: int, shipment_ids: list[int]) -> dict:
     """Poll one group. Idempotent: a redelivered task re-asks and records nothing twice."""
