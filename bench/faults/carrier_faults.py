@@ -3,8 +3,9 @@ while another carrier polls on; nobody asks before Retry-After, the other keeps 
 every shipment is polled in the end.
 
 Everything runs on 127.0.0.1: PostgreSQL, Redis (db 10: broker, token buckets, breakers), a
-real Celery worker (``-Q poll``, ``--concurrency`` processes, default 2 as Celery's default on
-2 cores, ``WISMO_POLL_CONCURRENCY`` 4 requests in flight each) and real Celery beat (the poll sweep every 2 s, claiming at most 48 due shipments a
+real Celery worker (``-Q poll``, ``--concurrency`` processes, default 8 as docker-compose's
+``poller`` runs it; ``--concurrency 2``, Celery's default on 2 cores, shows a shared worker;
+``WISMO_POLL_CONCURRENCY`` 4 requests in flight each) and real Celery beat (the poll sweep every 2 s, claiming at most 48 due shipments a
 sweep, so that the queue interleaves both carriers as a steady production sweep does), and two
 fake carrier APIs (tests/fakes/carrier_server.py, each in its own process):
 
@@ -72,7 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--a-shipments", type=int, default=400)
     parser.add_argument("--b-shipments", type=int, default=1000)
     parser.add_argument(
-        "--concurrency", type=int, default=2, help="worker processes (Celery's default: CPUs)"
+        "--concurrency",
+        type=int,
+        default=8,
+        help="poll worker processes (docker-compose's poller: 8; Celery's default: CPUs)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args(argv)
