@@ -335,6 +335,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+    # The same backend and settings, plus the outbox's commit point before the final dot, so a
+    # sender killed mid-send does not email the shopper twice (notifications/smtp.py).
+    EMAIL_BACKEND = "notifications.smtp.EmailBackend"
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -2,10 +2,15 @@
 own work never slows their answers), built on the test fakes of tests/fakes/.
 
     python bench/faults/_fakes.py postmark [--latency S]
+    python bench/faults/_fakes.py smtp [--latency S]
     python bench/faults/_fakes.py dhl|royal_mail|fedex [--latency S]
 
 prints its base URL on the first line of stdout, then serves until killed. Besides the fake's
 own API it answers ``GET /_log``: everything it accepted or answered, with times, as JSON.
+The SMTP server (aiosmtpd, a real SMTP implementation) answers the final dot of each message
+after ``--latency`` (a mail server writing its queue file) and, like Postfix, keeps a message
+whose final dot it read even if the client hangs up before the reply; its base URL is that of
+its log, whose JSON also carries ``smtp_port``.
 
 The carriers answer every tracking request with a recorded in-transit body (the asked number
 put in), after ``--latency``, unless a fault script says otherwise: ``POST /_script`` with
@@ -243,13 +248,63 @@ def serve_postmark(latency: float) -> None:
         threading.Event().wait()
 
 
+def serve_smtp(latency: float) -> None:
+    import asyncio
+    import email
+    import email.policy
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiosmtpd.controller import Controller
+
+    from tests.fakes.smtp_server import free_port
+
+    accepted: list[dict] = []
+    lock = threading.Lock()
+
+    async def queue(envelope) -> None:
+        await asyncio.sleep(latency)  # writing the queue file
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with lock:
+            for to in envelope.rcpt_tos:
+                accepted.append({"message_id": message["Message-ID"], "to": to, "at": time.time()})
+
+    class Handler:
+        async def handle_DATA(self, _server, _session, envelope):
+            # A mail server that has read the final dot queues the message even when the client
+            # hangs up before the reply (Postfix logs "lost connection after END-OF-MESSAGE"
+            # and delivers it), so the write is shielded from aiosmtpd's cancel on disconnect.
+            await asyncio.shield(queue(envelope))
+            return "250 2.0.0 Ok: queued"
+
+    class LogHandler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with lock:
+                body = json.dumps({"accepted": accepted, "smtp_port": controller.port}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), LogHandler)
+    print(f"http://127.0.0.1:{http.server_port}/", flush=True)
+    http.serve_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["postmark", "dhl", "royal_mail", "fedex"])
+    parser.add_argument("kind", choices=["postmark", "smtp", "dhl", "royal_mail", "fedex"])
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
     if args.kind == "postmark":
         serve_postmark(args.latency)
+    elif args.kind == "smtp":
+        serve_smtp(args.latency)
     else:
         serve_carrier(args.kind, args.latency)
 

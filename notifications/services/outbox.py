@@ -9,11 +9,14 @@ off) and ``failed`` (refused by the provider, or out of attempts) are final.
   row whose lease expired (its worker died) is due again.
 - **Digest**: the other scheduled rows of the same order and trigger due within
   ``DIGEST_WINDOW`` are claimed with it and go out as one email.
-- **Once**: the row's ``Message-ID`` is chosen before the first attempt and kept for every
-  retry. A provider failure after it accepted the message (a timeout, a worker killed between
-  send and record) can only be resolved by sending again; the same ``Message-ID`` lets mailbox
-  providers drop the copy, as they do for identical ids. Everything else (render errors,
-  suppression, a refused address) is decided before or without a second send.
+- **Once**: over SMTP (``notifications.smtp``) the row is recorded ``sent`` after the message
+  is with the server but before its final dot, the moment the server takes it: a sender killed
+  at any point leaves the row and the server agreeing (but for the instant between the commit
+  and one socket write). An HTTP provider (anymail) has no such point: a failure after it
+  accepted the message (a timeout, a worker killed between send and record) can only be
+  resolved by sending again. The row's ``Message-ID`` is chosen before the first attempt and
+  kept for every retry, so a copy carries the same id, which mailbox providers drop. Everything
+  else (render errors, suppression, a refused address) is decided before or without a send.
 - **Retries**: transient failures (connection, timeout, 429, 5xx) go back to ``scheduled`` with
   backoff (honouring ``Retry-After``); past ``MAX_ATTEMPTS`` the row is ``failed``.
 """
@@ -34,7 +37,7 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django import db
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -255,15 +258,30 @@ def _send_group(
         _finish(live, state=Notification.State.FAILED, last_error=f"template: {exc}"[:2000])
         report.failed += len(live)
         return
+    recorded = False
+
+    def record_sent() -> None:
+        # Called by notifications.smtp just before the message's final dot (see there); other
+        # backends do not call it, and the row is recorded after they return.
+        nonlocal recorded
+        _finish(live, state=Notification.State.SENT, sent_at=timezone.now(), last_error="")
+        recorded = True
+
+    message.commit_point = record_sent
     try:
         message.send()
-    except Exception as exc:  # the provider's failure, sorted below
+    except DatabaseError:
+        # Recording failed before the final dot: the server discarded the message, and the row
+        # stays ``sending`` until its lease runs out and it is sent again.
+        raise
+    except Exception as exc:  # the provider's failure, sorted below (a recorded row is undone)
         retry, wait = _transient(exc)
         if retry and attempts < MAX_ATTEMPTS:
             delay = wait if wait is not None else BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
             _finish(
                 live,
                 state=Notification.State.SCHEDULED,
+                sent_at=None,
                 send_after=timezone.now() + timedelta(seconds=min(delay, 24 * 3600)),
                 last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
             )
@@ -272,19 +290,21 @@ def _send_group(
             _finish(
                 live,
                 state=Notification.State.FAILED,
+                sent_at=None,
                 last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
             )
             report.failed += len(live)
         return
     status = getattr(message, "anymail_status", None)
     provider_id = (status.message_id if status else None) or ""
-    _finish(
-        live,
-        state=Notification.State.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=str(provider_id)[:255],
-        last_error="",
-    )
+    if not recorded:
+        _finish(
+            live,
+            state=Notification.State.SENT,
+            sent_at=timezone.now(),
+            provider_message_id=str(provider_id)[:255],
+            last_error="",
+        )
     report.sent += len(live)
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from carriers.base import CarrierEvent
 from tests.factories import OrderFactory, ShipmentFactory, ShopConnectionFactory
+from tests.fakes.smtp_server import SmtpServer
 
 
 def recent(
@@ -53,3 +55,21 @@ def no_nudge(monkeypatch):
         tasks.dispatch_status_changes, "apply_async", lambda kwargs: sent.append(kwargs)
     )
     return sent
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1, and the product's SMTP backend pointed at it."""
+    with (
+        SmtpServer() as server,
+        override_settings(
+            EMAIL_BACKEND="notifications.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=server.port,
+            EMAIL_USE_TLS=False,
+            EMAIL_TIMEOUT=5,
+            DEFAULT_FROM_EMAIL="wismo <updates@mail.wismo.test>",
+            WISMO_BASE_URL="https://track.wismo.test",
+        ),
+    ):
+        yield server

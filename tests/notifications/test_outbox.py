@@ -7,36 +7,18 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 import pytest
-from django.test import TestCase, override_settings
+from django.test import TestCase
 from django.utils import timezone
 
 from notifications.models import EmailTemplate, Notification, NotificationPolicy, Suppression
 from notifications.services import outbox
 from notifications.services.dispatch import changes_dispatch
 from tests.factories import ShipmentFactory
-from tests.fakes.smtp_server import SmtpServer
 from tests.notifications.conftest import recent
 from wismo.tracking.models import ShipmentStatusChange
 from wismo.tracking.services.timeline import record_events
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def smtp():
-    with (
-        SmtpServer() as server,
-        override_settings(
-            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-            EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=server.port,
-            EMAIL_USE_TLS=False,
-            EMAIL_TIMEOUT=5,
-            DEFAULT_FROM_EMAIL="wismo <updates@mail.wismo.test>",
-            WISMO_BASE_URL="https://track.wismo.test",
-        ),
-    ):
-        yield server
 
 
 def owe(shipment, *events, now=True) -> list[Notification]:
@@ -156,7 +138,7 @@ def test_a_refused_address_fails_without_retrying(smtp, parcel):
 def test_an_unreachable_server_is_retried(parcel, settings):
     from tests.fakes.smtp_server import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "notifications.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     [row] = owe(parcel, recent(1, "out_for_delivery"))
 
