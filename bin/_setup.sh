@@ -1,5 +1,5 @@
 # Shared by bin/run and bin/test: find Python 3.11+, make .venv and install wismo into it.
-# Re-installs only when pyproject.toml changed since the last install.
+# Re-installs only when pyproject.toml or requirements.lock changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -25,10 +25,12 @@ ensure_venv() {  # $1: the extras to install, e.g. "" or "[dev]"
     "$(find_python)" -m venv "$VENV"
   fi
   local stamp="$VENV/.wismo-installed${extras}"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
     echo "==> installing wismo${extras} (first run takes a minute)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+    # The versions of requirements.lock (what CI tested and audited), as constraints.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -c requirements.lock -e ".${extras}"
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
