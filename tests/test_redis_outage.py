@@ -43,7 +43,7 @@ def redis_down(settings, monkeypatch):
     settings.REDIS_URL = DEAD
     settings.CACHES = {  # Django's test signals reset the cache handler on this change
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "wismo.cache.RedisCache",
             "LOCATION": DEAD,
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

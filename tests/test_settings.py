@@ -194,7 +194,7 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis(tmp_path):
     )
     assert shown["CONN_MAX_AGE"] == 60
     assert shown["OPTIONS"]["connect_timeout"] == 5
-    assert shown["CACHE_BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert shown["CACHE_BACKEND"] == "wismo.cache.RedisCache"
     assert shown["CACHE_LOCATION"] == "redis://cache.internal:6379/0"
     # the broker follows REDIS_URL unless CELERY_BROKER_URL says otherwise
     assert shown["BROKER_URL"] == "redis://cache.internal:6379/0"

@@ -204,7 +204,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, reusing its Redis client (wismo/cache.py).
+            "BACKEND": "wismo.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
@@ -363,7 +364,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["wismo.api.permissions.HasTenantApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "wismo.api.errors.exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["wismo.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["wismo.api.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["wismo.api.throttling.ApiKeyRateThrottle"],

@@ -47,7 +47,7 @@ def test_keys_and_names_count_apart(any_cache):
 def test_a_cache_that_is_down_lets_the_attempt_through(settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "wismo.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
