@@ -139,7 +139,7 @@ def test_a_crash_is_a_json_server_error_without_details(api_a, monkeypatch):
     def explode(**kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(selectors, "shipment_list", explode)
+    monkeypatch.setattr(selectors, "shipment_rows", explode)
     api_a.raise_request_exception = False
 
     response = api_a.get("/api/v1/shipments/")
@@ -154,7 +154,7 @@ def test_the_scope_of_a_crashed_request_is_closed(api_a, monkeypatch):
     from wismo.tracking import selectors
     from wismo.tracking.models import Shipment
 
-    monkeypatch.setattr(selectors, "shipment_list", lambda **kw: 1 / 0)
+    monkeypatch.setattr(selectors, "shipment_rows", lambda **kw: 1 / 0)
     api_a.raise_request_exception = False
     api_a.get("/api/v1/shipments/")
 

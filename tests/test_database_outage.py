@@ -29,7 +29,7 @@ def fail(exc):
 def test_the_api_answers_503_json_with_retry_after(api_a, monkeypatch):
     from wismo.tracking import selectors
 
-    monkeypatch.setattr(selectors, "shipment_list", fail(GONE))
+    monkeypatch.setattr(selectors, "shipment_rows", fail(GONE))
     api_a.raise_request_exception = False
     response = api_a.get("/api/v1/shipments/")
     assert response.status_code == 503

@@ -31,7 +31,7 @@ from wismo.api.serializers import (
     ShipmentDetailSerializer,
     ShipmentSerializer,
     StoreSerializer,
-    shipment_row,
+    shipment_rows,
 )
 from wismo.tracking import selectors
 from wismo.tracking.filters import ShipmentFilter
@@ -146,10 +146,10 @@ class ShipmentViewSet(
     def list(self, request, *args, **kwargs):
         # A page is read as value rows and written by the serializer's row function: the same
         # JSON as ShipmentSerializer gives, without building a model (and its order) per row.
-        queryset = self.filter_queryset(self.get_queryset()).values(*SHIPMENT_ROW_FIELDS)
+        queryset = self.filter_queryset(selectors.shipment_rows(fields=SHIPMENT_ROW_FIELDS))
         page = self.paginator.paginate_queryset(queryset, request, view=self)
         slug = self.tenant.slug
-        return self.get_paginated_response([shipment_row(row, tenant_slug=slug) for row in page])
+        return self.get_paginated_response(shipment_rows(page, tenant_slug=slug))
 
     @extend_schema(
         request=ShipmentCreateSerializer,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from tenants.scoping import active_tenant_ids
 from wismo.tracking.models import Order, Shipment, TrackingEvent
 
 # What a list row of the API shows (wismo.api.serializers.ShipmentSerializer): the other columns
@@ -70,6 +71,27 @@ def shipment_list(
             | Q(order__customer_email__iexact=term)
         )
     return qs.order_by("-created_at", "-id")
+
+
+_row_bases: dict[tuple, QuerySet] = {}
+
+
+def shipment_rows(*, fields: tuple[str, ...]) -> QuerySet:
+    """The active tenant's shipments as value rows of ``fields``, newest first, unevaluated.
+
+    Building this query (the tenant scope's filter, two dozen columns and the order's join)
+    was a fifth of an API list request's Python time; it is built once per tenant and process
+    and each caller gets a clone to narrow. The cached query is never evaluated itself."""
+    ids = active_tenant_ids()
+    if ids is None:  # scoping disabled (platform work), or absent (the manager refuses)
+        return Shipment.objects.values(*fields).order_by("-created_at", "-id")
+    key = (tuple(ids), fields)
+    base = _row_bases.get(key)
+    if base is None:
+        if len(_row_bases) >= 2048:  # bounded: one entry per tenant in practice
+            _row_bases.clear()
+        base = _row_bases[key] = Shipment.objects.values(*fields).order_by("-created_at", "-id")
+    return base.all()
 
 
 def shipment_detail(*, shipment_id: int) -> Shipment:
