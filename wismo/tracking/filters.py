@@ -15,6 +15,8 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
@@ -84,6 +86,20 @@ class _SharedFields(dict):
         return dict(self)
 
 
+class _GivenFieldsForm(forms.Form):
+    """Validates only the filters the query string gives. An absent filter filters nothing,
+    and checking all 18 (a bound field and a clean each) cost more than applying the few set."""
+
+    def _clean_fields(self) -> None:
+        for name, field in self.fields.items():
+            if self.add_prefix(name) not in self.data:
+                continue
+            try:
+                self.cleaned_data[name] = field._clean_bound_field(self[name])
+            except ValidationError as exc:
+                self.add_error(name, exc)
+
+
 class ShipmentFilter(django_filters.FilterSet):
     """Filters of the shipment list; every one optional, all of them combined with AND."""
 
@@ -131,6 +147,7 @@ class ShipmentFilter(django_filters.FilterSet):
     class Meta:
         model = Shipment
         fields: list[str] = []
+        form = _GivenFieldsForm
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
         # django-filter deep-copies every declared filter per instance (choices, extras and all:
