@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tenants.models import ApiKey
@@ -95,47 +96,60 @@ def test_without_redis_the_cache_counts(tenant_a, settings):
 def test_redis_trouble_lets_requests_through(tenant_a, monkeypatch, settings):
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL (without it the limit is counted in Django's cache)")
+    from tenants import services
 
     def down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
+    monkeypatch.setattr(services, "_redis_script", lambda name, source: down)
     monkeypatch.setattr(throttling, "_hit_redis", down)
     client, _ = client_with_key(tenant_a, limit=1)
 
     assert [client.get("/api/v1/shipments/").status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_a_request_costs_one_redis_round_trip(tenant_a, settings):
-    from wismo.tracking.services.throttle import _redis
+def test_a_request_costs_one_redis_round_trip_in_all(tenant_a, settings, monkeypatch):
+    """Once a process knows a key, a request's key check and rate count are one EVALSHA: no
+    cache GET, no second script."""
+    from redis.connection import AbstractConnection
 
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
     client, _ = client_with_key(tenant_a, limit=10)
     calls = []
-    connection_pool = _redis().connection_pool
-    original = connection_pool.get_connection
+    send = AbstractConnection.send_command
 
-    def counted(*args, **kwargs):
-        connection = original(*args, **kwargs)
-        if getattr(connection, "_counted", False):
-            return connection
-        connection._counted = True
-        send = connection.send_command
+    def recorded(self, *command, **kw):
+        calls.append(command[0])
+        return send(self, *command, **kw)
 
-        def recorded(*command, **kw):
-            calls.append(command[0])
-            return send(*command, **kw)
-
-        connection.send_command = recorded
-        return connection
-
-    connection_pool.get_connection = counted
-    try:
-        client.get("/api/v1/shipments/")  # the script is loaded on the first call
-        calls.clear()
-        client.get("/api/v1/shipments/")
-    finally:
-        connection_pool.get_connection = original
-        connection_pool.disconnect()  # drop the instrumented connections
+    monkeypatch.setattr(AbstractConnection, "send_command", recorded)
+    client.get("/api/v1/shipments/")  # scripts load, the key is read and remembered
+    calls.clear()
+    assert client.get("/api/v1/shipments/").status_code == 200
 
     assert calls == ["EVALSHA"]
+
+
+def test_a_refused_secret_does_not_spend_the_owners_budget(tenant_a):
+    client, key = client_with_key(tenant_a, limit=2)
+    intruder = APIClient()
+    intruder.credentials(HTTP_AUTHORIZATION=f"Bearer {key.prefix}_not-the-secret")
+    assert [intruder.get("/api/v1/shipments/").status_code for _ in range(5)] == [401] * 5
+
+    assert [client.get("/api/v1/shipments/").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_a_revocation_reaches_a_process_that_remembers_the_key(tenant_a):
+    """Another web process revoked the key: this one's copy must not outlive the next request.
+    (The other process is simulated by bumping the generation without touching this one.)"""
+    from tenants import services
+
+    client, key = client_with_key(tenant_a)
+    assert client.get("/api/v1/shipments/").status_code == 200
+    ApiKey.unscoped.filter(pk=key.pk).update(revoked_at=timezone.now())
+    local = dict(services._local_keys)
+    services.api_key_forget(prefix=key.prefix)  # the other process's forget ...
+    services._local_keys.update(local)  # ... leaves this process's copy in place
+
+    assert client.get("/api/v1/shipments/").status_code == 401

@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from tenants.models import ApiKey, Tenant
-from tenants.services import api_key_authenticate
+from tenants.services import api_key_check
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,10 @@ class ApiPrincipal:
 
     tenant: Tenant
     key: ApiKey
+    # The request's place in the key's rate-limit window, when authentication counted it
+    # (one Redis round trip for both; wismo.api.throttling reads it).
+    count: int | None = None
+    window_left_ms: int | None = None
 
     is_authenticated = True
     is_anonymous = False
@@ -39,10 +43,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
-        key = api_key_authenticate(parts[1])
+        from wismo.api.throttling import ApiKeyRateThrottle
+
+        check = api_key_check(
+            parts[1], rate_window_ms=int(ApiKeyRateThrottle.window_seconds * 1000)
+        )
+        key = check.key
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        return ApiPrincipal(tenant=key.tenant, key=key), key
+        principal = ApiPrincipal(
+            tenant=key.tenant, key=key, count=check.count, window_left_ms=check.window_left_ms
+        )
+        return principal, key
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

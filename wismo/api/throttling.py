@@ -2,6 +2,9 @@
 
 One round trip per request: a small Lua script increments the key's counter, starts the window on
 the first hit and returns the count with the time left (Redis' clock, so every web process agrees).
+Authentication runs that script itself (``tenants.services.api_key_check``: the same round trip
+validates the process's copy of the key), and the throttle reads the count from the principal;
+the throttle counts on its own only when authentication could not.
 Without Redis (the embedded single-machine mode) Django's cache counts instead (``add`` + ``incr``).
 Over the limit, DRF answers 429 with ``Retry-After`` (seconds until the window ends).
 
@@ -19,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from rest_framework.throttling import BaseThrottle
 
+from tenants.services import api_key_rate_name
 from wismo.api.authentication import ApiPrincipal
 from wismo.tracking.services import throttle as shared_redis
 
@@ -80,16 +84,19 @@ class ApiKeyRateThrottle(BaseThrottle):
         if not isinstance(principal, ApiPrincipal):
             return True  # public routes (schema, docs); unauthenticated calls are refused anyway
         limit = api_key_rate_limit(key=principal.key)
-        name = f"{settings.WISMO_REDIS_PREFIX}:api-rate:{principal.key.pk}"
-        window_ms = int(self.window_seconds * 1000)
-        try:
-            if getattr(settings, "REDIS_URL", ""):
-                count, ttl_ms = _hit_redis(name, window_ms)
-            else:
-                count, ttl_ms = _hit_cache(name, window_ms)
-        except Exception:
-            logger.warning("API rate limit not checked: Redis unavailable", exc_info=True)
-            return True
+        if principal.count is not None:  # counted by authentication, in its round trip
+            count, ttl_ms = principal.count, principal.window_left_ms or 0
+        else:
+            name = api_key_rate_name(principal.key.prefix)
+            window_ms = int(self.window_seconds * 1000)
+            try:
+                if getattr(settings, "REDIS_URL", ""):
+                    count, ttl_ms = _hit_redis(name, window_ms)
+                else:
+                    count, ttl_ms = _hit_cache(name, window_ms)
+            except Exception:
+                logger.warning("API rate limit not checked: Redis unavailable", exc_info=True)
+                return True
         if count <= limit:
             return True
         self._wait = max(1, math.ceil(ttl_ms / 1000))
