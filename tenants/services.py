@@ -167,6 +167,18 @@ def api_key_rate_name(prefix: str) -> str:
     return f"{settings.WISMO_REDIS_PREFIX}:api-rate:{prefix}"
 
 
+def api_key_rate_count(prefix: str, window_ms: int) -> tuple[int, int]:
+    """Count one request in the key's rate-limit window: (count, milliseconds left). Without
+    the key check; raises when Redis is not configured or fails."""
+    script = _redis_script("check", _CHECK_LUA)
+    if script is None:
+        raise RuntimeError("REDIS_URL is not set")
+    _gen, count, left = script(
+        keys=[_gen_name(prefix), api_key_rate_name(prefix)], args=[max(1, window_ms)]
+    )
+    return int(count), int(left)
+
+
 def api_key_forget(*, prefix: str) -> None:
     _local_keys.pop(prefix, None)
     _cache_call("delete", _key_cache_name(prefix))

@@ -233,3 +233,10 @@ def test_production_refuses_to_start_without_a_public_base_url(tmp_path):
     result = manage(tmp_path, "check", **env)
     assert result.returncode != 0
     assert "WISMO_BASE_URL" in result.stderr
+
+
+def test_djangos_smtp_backend_gets_the_outboxs_commit_point(tmp_path):
+    """EMAIL_BACKEND as DESIGN.md documents it selects the product's subclass (same settings),
+    whose commit point keeps a killed sender from emailing twice (notifications/smtp.py)."""
+    shown = shown_settings(tmp_path, EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend")
+    assert shown["EMAIL_BACKEND"] == "notifications.smtp.EmailBackend"

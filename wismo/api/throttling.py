@@ -16,32 +16,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from functools import cache
 
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from rest_framework.throttling import BaseThrottle
 
-from tenants.services import api_key_rate_name
+from tenants.services import api_key_rate_count, api_key_rate_name
 from wismo.api.authentication import ApiPrincipal
-from wismo.tracking.services import throttle as shared_redis
 
 logger = logging.getLogger(__name__)
-
-_WINDOW_LUA = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if count == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
-@cache
-def _script(client):
-    return client.register_script(_WINDOW_LUA)
 
 
 def api_key_rate_limit(*, key) -> int:
@@ -51,10 +34,8 @@ def api_key_rate_limit(*, key) -> int:
     return settings.WISMO_API_RATE_LIMIT_PER_MINUTE
 
 
-def _hit_redis(name: str, window_ms: int) -> tuple[int, int]:
-    client = shared_redis._redis()
-    count, ttl_ms = _script(client)(keys=[name], args=[window_ms])
-    return int(count), int(ttl_ms)
+def _hit_redis(prefix: str, window_ms: int) -> tuple[int, int]:
+    return api_key_rate_count(prefix, window_ms)
 
 
 def _hit_cache(name: str, window_ms: int) -> tuple[int, int]:
@@ -91,7 +72,7 @@ class ApiKeyRateThrottle(BaseThrottle):
             window_ms = int(self.window_seconds * 1000)
             try:
                 if getattr(settings, "REDIS_URL", ""):
-                    count, ttl_ms = _hit_redis(name, window_ms)
+                    count, ttl_ms = _hit_redis(principal.key.prefix, window_ms)
                 else:
                     count, ttl_ms = _hit_cache(name, window_ms)
             except Exception:
