@@ -183,6 +183,10 @@ def body(scenario: Scenario, figures: dict) -> None:
         with tenant_scope(tenant):
             return Notification.objects.filter(state="sent").count()
 
+    def emails_sending() -> int:
+        with tenant_scope(tenant):
+            return Notification.objects.filter(state="sending").count()
+
     started = time.monotonic()
     worker = processes.worker("worker-1", "poll,notify", 2, env=env)
     processes.beat("beat", env=env)
@@ -198,10 +202,18 @@ def body(scenario: Scenario, figures: dict) -> None:
     os.kill(sorted(pool)[0], signal.SIGKILL)
     child_killed = {"polled": polled(), "emails_sent": emails_sent()}
 
-    # 2. Then the whole worker, main process and children, with no warning.
-    # Once emails are going out too (a kill then may catch a sender between send and record).
-    wait_for(lambda: polled() >= args.shipments * 0.45 and emails_sent() > 0, 60, 0.2)
-    wait_for(lambda: set(children(worker.pid)) & waiting_on_carrier(), 60, 0.1)
+    # 2. Then the whole worker, main process and children, with no warning: while emails are
+    # mid-send (a sender between handing a message over and recording it), and polls too when
+    # there are still some in flight.
+    wait_for(lambda: polled() >= args.shipments * 0.45 and emails_sent() > 0, 120, 0.2)
+    wait_for(
+        lambda: (
+            emails_sending() > 0
+            and (polled() >= args.shipments or set(children(worker.pid)) & waiting_on_carrier())
+        ),
+        60,
+        0.02,
+    )
     processes.kill(worker)
     killed_at, killed_clock = timezone.now(), time.monotonic()
     worker_killed = {"polled": polled(), "emails_sent": emails_sent()}
@@ -320,6 +332,7 @@ def body(scenario: Scenario, figures: dict) -> None:
         {
             "the kills landed (a poll task redelivered: the carrier asked again)": carrier_requests
             > minimum_requests,
+            "the worker's kill caught emails mid-send": leases_moved > 0,
             "every shipment polled within visibility + 60 s of the kill": polled_all
             and all_polled_after <= bound,
             "every shipment has exactly 2 events": event_counts == {2: args.shipments},
