@@ -2,14 +2,17 @@
 
 Django's Redis cache builds a new client object and pickles the value on every call, which costs
 more than the round trip itself on the page's hot path. Pages are plain text, so they go to Redis
-as UTF-8 bytes through one client per process (thread-safe, pooled connections). Without Redis
-(the embedded runtime) Django's local-memory cache does. Keys carry ``WISMO_REDIS_PREFIX`` and
-expire on their own; an unreachable cache only makes pages slower.
+as UTF-8 bytes over one connection per thread (no pool, no retry wrapper), and a write does not
+wait for its reply. Without Redis (the embedded runtime) Django's local-memory cache does. Keys
+carry ``WISMO_REDIS_PREFIX`` and expire on their own; an unreachable cache only makes pages
+slower.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 
 from django.conf import settings
@@ -37,26 +40,91 @@ def _redis():
     return client
 
 
+class _Line(threading.local):
+    """This thread's own connection to the page cache, outside redis-py's pool: the pool polls the
+    socket before each command and the client wraps it in retries, as much work as the command."""
+
+    client: object = None
+    conn: object = None
+    pid: int = 0
+    # Whether the server honours CLIENT REPLY SKIP (asked once per connection object).
+    skip_replies: bool | None = None
+
+
+_line = _Line()
+_SKIP = b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
+_PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+def _connection(client):
+    line = _line
+    if line.client is not client or line.pid != os.getpid():
+        # A new client (settings changed) or a forked worker: never share a parent's socket.
+        pool = client.connection_pool
+        line.conn = pool.connection_class(**pool.connection_kwargs)
+        line.client, line.pid, line.skip_replies = client, os.getpid(), None
+    return line.conn
+
+
+def _skips(conn) -> bool:
+    """Whether writes can go without waiting for their reply. SKIP, PING, PING: a server that
+    honours it answers only the second PING; one that refuses it (an error) or a proxy that only
+    says OK answers all three, and those must then be read."""
+    if _line.skip_replies is None:
+        from redis.exceptions import ResponseError
+
+        conn.send_packed_command([_SKIP + _PING + _PING], check_health=False)
+        try:
+            first = conn.read_response()
+        except ResponseError:
+            first = None
+        _line.skip_replies = first == b"PONG"
+        if not _line.skip_replies:
+            conn.read_response()
+            conn.read_response()
+    return _line.skip_replies
+
+
+def _broken(conn) -> None:
+    with contextlib.suppress(Exception):  # already broken; the next call connects again
+        conn.disconnect()
+
+
 def get(key: str) -> str | None:
     try:
         client = _redis()
         if client is None:
             return cache.get(key)
-        value = client.get(key)
+        conn = _connection(client)
+        conn.send_packed_command(conn.pack_command("GET", key), check_health=False)
+        value = conn.read_response(disable_decoding=True)
     except Exception:  # a cache outage makes pages slower, not broken
+        if _line.conn is not None:
+            _broken(_line.conn)
         log.warning("page cache unavailable", exc_info=True)
         return None
     return value.decode() if value is not None else None
 
 
 def put(key: str, html: str, seconds: int) -> None:
+    """Store a page. The write goes without waiting for its reply (``CLIENT REPLY SKIP``) where
+    the server allows: a lost write costs a render later, never a wrong page."""
     try:
         client = _redis()
         if client is None:
             cache.set(key, html, timeout=seconds)
+            return
+        conn = _connection(client)
+        command = conn.pack_command("SET", key, html.encode(), "EX", seconds)
+        # One buffer, one send: redis-py sends a large value's pieces one system call each.
+        if _skips(conn):
+            conn.send_packed_command([b"".join([_SKIP, *command])], check_health=False)
         else:
-            client.set(key, html.encode(), ex=seconds)
+            conn.send_packed_command([b"".join(command)], check_health=False)
+            conn.read_response()
     except Exception:
+        if _line.conn is not None:
+            _broken(_line.conn)
         log.warning("page cache unavailable", exc_info=True)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -33,6 +34,8 @@ from tenants.models import Tenant
 from tenants.scoping import ScopeError, active_tenant_ids
 from tracking_pages.models import PageViewCount, ProblemReport
 from wismo.tracking.models import Order, Shipment, TrackingEvent
+
+log = logging.getLogger(__name__)
 
 TENANT_TTL = 10.0
 _MAP_LIMIT = 5000
@@ -311,9 +314,12 @@ _EVENT_FIELDS = ("id", "shipment", "occurred_at", "status", "substatus", "descri
 _EVENT_AT = _ORDER_AT + len(_ORDER_FIELDS)
 
 
-def _parcel_sql(where: str) -> str:
-    """Parcels with their order, the numbers they replaced or were replaced by, and their events:
-    one row per event (one with empty event columns for a parcel without events)."""
+def _parcel_sql(where: str, *, ordered: bool = False) -> str:
+    """Parcels with their order and the numbers they replaced or were replaced by (one row each,
+    empty event columns), then their events (one row each: the parcel's id and the event's
+    columns, the rest empty). Joining events to the parcel row instead would repeat its thirty
+    columns on every event: PostgreSQL would send and psycopg2 decode them eight times.
+    ``ordered`` sorts the parcel rows by creation (the union's last column)."""
     table, orders, events = (
         Shipment._meta.db_table,
         Order._meta.db_table,
@@ -324,20 +330,30 @@ def _parcel_sql(where: str) -> str:
         column(n).column for n in ("tenant", "tracking_number", "public_token")
     )
     replaces, pk, order = column("replaces").column, column("id").column, column("order").column
+    created = column("created_at").column
     order_pk, order_tenant = (Order._meta.get_field(n).column for n in ("id", "tenant"))
     event_parcel, event_tenant = (
         TrackingEvent._meta.get_field(n).column for n in ("shipment", "tenant")
     )
-    return (
+    no_events = ", ".join(["NULL"] * len(_EVENT_FIELDS))
+    no_parcel = ", ".join(["NULL"] * (_EVENT_AT - 1))
+    parcels = (
         f"SELECT {_columns(Shipment, 's', _PARCEL_FIELDS)}, p.{number}, n.{token}, n.{number}, "  # noqa: S608 - names from model metadata, values bound
-        f"{_columns(Order, 'o', _ORDER_FIELDS)}, {_columns(TrackingEvent, 'e', _EVENT_FIELDS)} "
+        f"{_columns(Order, 'o', _ORDER_FIELDS)}, {no_events}, s.{created} "
         f"FROM {table} s "
         f"LEFT JOIN {table} p ON p.{pk} = s.{replaces} AND p.{tenant} = s.{tenant} "
         f"LEFT JOIN {table} n ON n.{replaces} = s.{pk} AND n.{tenant} = s.{tenant} "
         f"LEFT JOIN {orders} o ON o.{order_pk} = s.{order} AND o.{order_tenant} = s.{tenant} "
-        f"LEFT JOIN {events} e ON e.{event_parcel} = s.{pk} AND e.{event_tenant} = s.{tenant} "
         f"WHERE s.{tenant} = %s AND {where}"
     )
+    timeline = (
+        f"SELECT s.{pk}, {no_parcel}, {_columns(TrackingEvent, 'e', _EVENT_FIELDS)}, NULL "  # noqa: S608
+        f"FROM {table} s "
+        f"JOIN {events} e ON e.{event_parcel} = s.{pk} AND e.{event_tenant} = s.{tenant} "
+        f"WHERE s.{tenant} = %s AND {where}"
+    )
+    sql = f"{parcels} UNION ALL {timeline}"
+    return sql + f" ORDER BY {_EVENT_AT + len(_EVENT_FIELDS) + 1}, 1" if ordered else sql
 
 
 def _order_sql() -> str:
@@ -354,9 +370,8 @@ _SQL: dict[str, str] = {}
 def _sql(name: str) -> str:
     if not _SQL:
         token, order = (Shipment._meta.get_field(n).column for n in ("public_token", "order"))
-        created, pk = (Shipment._meta.get_field(n).column for n in ("created_at", "id"))
         _SQL["parcel"] = _parcel_sql(f"s.{token} = %s")
-        _SQL["parcels"] = _parcel_sql(f"s.{order} = %s") + f" ORDER BY s.{created}, s.{pk}"
+        _SQL["parcels"] = _parcel_sql(f"s.{order} = %s", ordered=True)
         _SQL["order"] = _order_sql()
     return _SQL[name]
 
@@ -464,33 +479,69 @@ def page_load(*, token: str) -> PageData | None:
     parcel's state, dates or checks, its timeline (event ids), a tracking-number replacement.
     """
     tenant_id = _scope_tenant()
+    if not _statement_checks_connection():
+        return _page_load(tenant_id, token)
+    try:
+        return _page_load(tenant_id, token)
+    except (OperationalError, InterfaceError):
+        # What Django's health check would have found: a persistent connection that died
+        # (a database restart, an idle timeout). A new connection answers instead.
+        log.warning("page_load: reconnecting after a dead database connection", exc_info=True)
+        connection.close()
+        return _page_load(tenant_id, token)
+
+
+def _statement_checks_connection() -> bool:
+    """Whether the page's own statement stands in for Django's health check of this request.
+
+    With ``CONN_HEALTH_CHECKS`` Django sends a ``SELECT 1`` before a request's first statement on
+    a persistent connection: a round trip, and PostgreSQL's work, that cost as much as the page's
+    read. The read is safe to repeat (outside a transaction), so it goes first and a dead
+    connection is replaced after it fails, once."""
+    if (
+        connection.connection is None
+        or not connection.health_check_enabled
+        or connection.health_check_done
+        or connection.in_atomic_block
+    ):
+        return False
+    connection.health_check_done = True
+    return True
+
+
+def _page_load(tenant_id: int, token: str) -> PageData | None:
     with connection.cursor() as cursor:
-        _run(cursor, "tp_parcel", _sql("parcel"), [tenant_id, token])
+        _run(cursor, "tp_page_parcel", _sql("parcel"), [tenant_id, token, tenant_id, token])
         rows = cursor.fetchall()
         if rows:
-            order = _order(rows[0][_ORDER_AT:]) if rows[0][_ORDER_AT] is not None else None
-            ref = PageRef("shipment", rows[0][0], rows[0][_PARCEL_ORDER], "")
+            first = next(row for row in rows if row[_EVENT_AT] is None)
+            order = _order(first[_ORDER_AT:]) if first[_ORDER_AT] is not None else None
+            ref = PageRef("shipment", first[0], first[_PARCEL_ORDER], "")
         else:
             _run(cursor, "tp_order", _sql("order"), [tenant_id, token])
             found = cursor.fetchone()
             if found is None:
                 return None
             order = _order(found)
-            _run(cursor, "tp_parcels", _sql("parcels"), [tenant_id, order.pk])
+            _run(
+                cursor,
+                "tp_page_parcels",
+                _sql("parcels"),
+                [tenant_id, order.pk, tenant_id, order.pk],
+            )
             rows = cursor.fetchall()
             ref = PageRef("order", order.pk, order.pk, "")
     shipments: list[ParcelRow] = []
     events: dict[int, list[EventRow]] = {}
+    timeline_rows = []
     for row in rows:
-        parcel_id = row[0]
-        if parcel_id not in events:
+        if row[_EVENT_AT] is None:
             shipments.append(_parcel(row))
-            events[parcel_id] = []
-        e = row[_EVENT_AT:]
-        if e[0] is not None:
-            events[parcel_id].append(
-                EventRow(e[0], e[1], _dt(e[2]), e[3], e[4], e[5] or "", e[6] or "")
-            )
+            events[row[0]] = []
+        else:
+            timeline_rows.append(row[_EVENT_AT:])
+    for e in timeline_rows:
+        events[e[1]].append(EventRow(e[0], e[1], _dt(e[2]), e[3], e[4], e[5] or "", e[6] or ""))
     for timeline in events.values():
         timeline.sort(key=lambda event: (event.occurred_at, event.pk), reverse=True)
     ref = PageRef(ref.kind, ref.id, ref.order_id, order.locale if order else "")
