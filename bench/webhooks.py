@@ -10,7 +10,8 @@ is wismo's plus a trivial view:
   body of tests/fixtures/shops/shopify/fulfillment_update.json with a unique fulfillment id (same
   size), signed with the store's secret (``X-Shopify-Hmac-Sha256``), a unique
   ``X-Shopify-Webhook-Id``. Each one is verified, checked, stored in the inbox
-  (``InboundWebhook``) and its processing task really enqueued on Redis (db 15).
+  (``InboundWebhook``) and its processing really nudged: a drain task enqueued on Redis (db 15)
+  unless one is already on its way for the tenant (``inbox_nudge``).
 
 The load generator is ``--clients`` processes holding ``--concurrency`` connections in all, each
 sending requests back to back (raw HTTP/1.1 over a socket: far cheaper than the server's side of
@@ -18,8 +19,8 @@ a request). Every request is built and signed before the clock starts, since sig
 platform's job. After a warm-up of each, the two endpoints alternate for ``--rounds`` rounds of
 ``--seconds``; the medians give req/s and their ratio, with p50/p99 latency over all rounds.
 Anything but a 200 (for the webhook: with ``"accepted"``) is an error, and there must be none.
-Afterwards the inbox must hold exactly one row per accepted delivery and the broker's queue one
-task per accepted delivery; the queue is purged.
+Afterwards the inbox must hold exactly one row per accepted delivery, and the broker's queue at
+least one drain task and at most one per accepted delivery; the queue is purged.
 
 Target: webhooks/hello >= 0.5. Exit 1 when an outcome is wrong (errors, inbox or queue counts),
 2 when it is right but under the target.
@@ -512,7 +513,9 @@ def main(argv=None) -> int:
         "tasks_enqueued": queued,
         "tasks_purged": purged,
     }
-    correct = errors == 0 and not exhausted and rows == accepted == digests and queued == accepted
+    # Deliveries nudge one drain per tenant in flight, not one task each (inbox_nudge).
+    nudged = 1 <= queued <= accepted if accepted else queued == 0
+    correct = errors == 0 and not exhausted and rows == accepted == digests and nudged
     report = {
         "hello": hello_summary,
         "webhooks": hooks_summary,
