@@ -5,7 +5,9 @@ second, so the request does the least that keeps the promise "accepted means nev
 
 - ``inbox_store``: one ``INSERT ... ON CONFLICT (tenant, digest) DO NOTHING RETURNING id``,
   committed before the 200; a redelivery (same digest) inserts nothing and is reported as a
-  duplicate, whichever of two concurrent copies wins.
+  duplicate, whichever of two concurrent copies wins. Outside any transaction (a request on
+  PostgreSQL), the rows of concurrent requests of one process share that statement and its
+  commit (``group_commit``): the commit, not the row, is what costs.
 - ``inbox_nudge``: at most one processing task per tenant in flight (a short cache key), not
   one per delivery; the task (``inbox_drain``) processes the row it was started for, then
   every other received row of the tenant, and gives the key back before its last look, so a
@@ -18,13 +20,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from wismo.tracking.models import InboundWebhook
+from tenants.models import Tenant
+from tenants.scoping import active_tenant_ids
+from wismo.tracking.models import InboundWebhook, ShopConnection
+from wismo.tracking.services.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +43,29 @@ NUDGE_SECONDS = 30  # how long a nudge counts as "a task is on its way"
 _nudged_at: dict[int, float] = {}
 DRAIN_BATCH = 100
 DRAIN_BUDGET_SECONDS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreGuard:
+    """Store the row only if its store is still as the caller saw it: the same platform and
+    secret (the stored token itself), the store and its tenant active."""
+
+    platform: str
+    secret_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    tenant_id: int
+    source: str
+    carrier_account_id: int | None
+    store_id: int | None
+    topic: str
+    headers: str  # JSON
+    body: str
+    digest: str
+    received_at: datetime
+    guard: StoreGuard | None = None
 
 
 def inbox_store(
@@ -49,55 +80,200 @@ def inbox_store(
     carrier_account_id: int | None = None,
 ) -> tuple[int, bool]:
     """Store one delivery; ``(row id, duplicate)``."""
-    table = InboundWebhook._meta.db_table
+    row = _Row(
+        tenant_id=tenant_id,
+        source=source,
+        carrier_account_id=carrier_account_id,
+        store_id=store_id,
+        topic=topic[:100],
+        headers=json.dumps(headers),
+        body=body,
+        digest=digest,
+        received_at=timezone.now(),
+    )
+    if _shareable():
+        stored = _group.submit(row)
+        if stored is not None:
+            return stored
+    return _store_alone(row, headers)
+
+
+def inbox_store_guarded(
+    *,
+    tenant_id: int,
+    source: str,
+    digest: str,
+    body: str,
+    headers: dict[str, str],
+    topic: str,
+    store_id: int,
+    guard: StoreGuard,
+) -> tuple[int, bool] | None:
+    """``inbox_store`` for a store read from a cache: the row is stored (``(row id, False)``)
+    only if ``guard`` still holds when it is. None when nothing was stored: the store changed,
+    or the delivery is a duplicate, or this is not a request's shared write (inside a
+    transaction, a tenant scope, not PostgreSQL): the caller then looks the store up afresh."""
+    if not _shareable():
+        return None
+    row = _Row(
+        tenant_id=tenant_id,
+        source=source,
+        carrier_account_id=None,
+        store_id=store_id,
+        topic=topic[:100],
+        headers=json.dumps(headers),
+        body=body,
+        digest=digest,
+        received_at=timezone.now(),
+        guard=guard,
+    )
+    return _group.submit(row)
+
+
+def _shareable() -> bool:
+    """Whether this row may go into another thread's statement: nothing of this thread's
+    connection is involved (no transaction of its own to join, autocommit, no tenant scope)."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and (connection.autocommit or connection.connection is None)
+        and connection.settings_dict["AUTOCOMMIT"]
+        and active_tenant_ids() is None
+    )
+
+
+_TABLE = InboundWebhook._meta.db_table
+_COLUMNS = (
+    "tenant_id, source, carrier_account_id, store_id, topic, headers, body, digest, "
+    "state, error, attempts, received_at"
+)
+_VALUES_ROW = (
+    "(%s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::varchar, %s::jsonb, %s::text, "
+    "%s::varchar, %s::timestamptz, %s::varchar, %s::text)"
+)
+# One statement for the whole batch; a guarded row goes in only while its store is unchanged.
+# The guard is a scalar subquery on purpose: two primary-key probes per row. (As an EXISTS next
+# to the OR, PostgreSQL may hash the whole store-tenant join instead, every statement.)
+_BATCH_SQL = (
+    f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 - fixed names; the values are parameters
+    "SELECT v.tenant_id, v.source, v.carrier_account_id, v.store_id, v.topic, v.headers, "
+    "v.body, v.digest, %s, '', 0, v.received_at FROM (VALUES {rows}) AS v (tenant_id, source, "
+    "carrier_account_id, store_id, topic, headers, body, digest, received_at, guard_platform, "
+    "guard_secret) WHERE v.guard_secret IS NULL OR (SELECT s.platform = v.guard_platform "
+    "AND s.webhook_secret = v.guard_secret AND s.is_active AND (SELECT t.is_active FROM "
+    f"{Tenant._meta.db_table} t WHERE t.id = s.tenant_id) FROM "
+    f"{ShopConnection._meta.db_table} s WHERE s.id = v.store_id AND s.tenant_id = v.tenant_id) "
+    "ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING id, tenant_id, digest"
+)
+_EXISTING_SQL = (
+    f"SELECT id, tenant_id, digest FROM {_TABLE} "  # noqa: S608 - fixed names
+    "WHERE (tenant_id, digest) IN ({keys})"
+)
+
+
+def _store_batch(rows: Sequence[_Row]) -> list[tuple[int, bool] | None]:
+    """Write the rows of several requests in one statement (autocommit: committed when it
+    returns). Per row ``(id, duplicate)``, or None for a row its thread must settle alone."""
+    first: dict[tuple[int, str], int] = {}  # a key's first row: later copies are duplicates
+    params: list = [InboundWebhook.State.RECEIVED]
+    for index, row in enumerate(rows):
+        key = (row.tenant_id, row.digest)
+        if key in first:
+            continue
+        first[key] = index
+        guard = row.guard
+        params += [
+            row.tenant_id,
+            row.source,
+            row.carrier_account_id,
+            row.store_id,
+            row.topic,
+            row.headers,
+            row.body,
+            row.digest,
+            row.received_at,
+            guard.platform if guard else None,
+            guard.secret_token if guard else None,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_SQL.format(rows=", ".join([_VALUES_ROW] * len(first))), params)
+        inserted = {(tenant_id, digest): pk for pk, tenant_id, digest in cursor.fetchall()}
+        # Unguarded rows that went nothing in: duplicates, found by their key (a guarded one
+        # may be a changed store instead: its thread looks again).
+        missing = [
+            key for key, index in first.items() if key not in inserted and rows[index].guard is None
+        ]
+        existing: dict[tuple[int, str], int] = {}
+        if missing:
+            cursor.execute(
+                _EXISTING_SQL.format(keys=", ".join(["(%s, %s)"] * len(missing))),
+                [value for key in missing for value in key],
+            )
+            existing = {(tenant_id, digest): pk for pk, tenant_id, digest in cursor.fetchall()}
+    results: list[tuple[int, bool] | None] = []
+    for index, row in enumerate(rows):
+        key = (row.tenant_id, row.digest)
+        if key in inserted:
+            if first[key] == index:
+                results.append((inserted[key], False))
+            else:  # a copy of a row of this very batch; a guarded one is checked alone
+                results.append(None if row.guard else (inserted[key], True))
+        elif key in existing and row.guard is None:
+            results.append((existing[key], True))
+        else:
+            results.append(None)
+    return results
+
+
+_group: GroupCommit[_Row, tuple[int, bool]] = GroupCommit(_store_batch)
+
+
+def _store_alone(row: _Row, headers: dict[str, str]) -> tuple[int, bool]:
+    """This thread's own statement, in its own transaction when it is in one."""
     values = [
-        tenant_id,
-        source,
-        carrier_account_id,
-        store_id,
-        topic[:100],
-        json.dumps(headers),
-        body,
-        digest,
+        row.tenant_id,
+        row.source,
+        row.carrier_account_id,
+        row.store_id,
+        row.topic,
+        row.headers,
+        row.body,
+        row.digest,
         InboundWebhook.State.RECEIVED,
         "",
         0,
-        timezone.now(),
+        row.received_at,
     ]
-    columns = (
-        "tenant_id, source, carrier_account_id, store_id, topic, headers, body, digest, "
-        "state, error, attempts, received_at"
-    )
     with connection.cursor() as cursor:
         if connection.vendor in ("postgresql", "sqlite"):
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "  # noqa: S608 - fixed names
+                f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(values))}) "  # noqa: S608 - fixed names
                 "ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING id",
                 values,
             )
-            row = cursor.fetchone()
-            if row is not None:
-                return row[0], False
+            found = cursor.fetchone()
+            if found is not None:
+                return found[0], False
         cursor.execute(
-            f"SELECT id FROM {table} WHERE tenant_id = %s AND digest = %s",  # noqa: S608
-            [tenant_id, digest],
+            f"SELECT id FROM {_TABLE} WHERE tenant_id = %s AND digest = %s",  # noqa: S608
+            [row.tenant_id, row.digest],
         )
-        row = cursor.fetchone()
-    if row is None:  # a backend without ON CONFLICT: the ORM, racing copies settled by the key
+        found = cursor.fetchone()
+    if found is None:  # a backend without ON CONFLICT: the ORM, racing copies settled by the key
         webhook, created = InboundWebhook.objects.get_or_create(
-            tenant_id=tenant_id,
-            digest=digest,
+            tenant_id=row.tenant_id,
+            digest=row.digest,
             defaults={
-                "source": source,
-                "store_id": store_id,
-                "carrier_account_id": carrier_account_id,
-                "topic": topic[:100],
+                "source": row.source,
+                "store_id": row.store_id,
+                "carrier_account_id": row.carrier_account_id,
+                "topic": row.topic,
                 "headers": headers,
-                "body": body,
+                "body": row.body,
             },
         )
         return webhook.pk, not created
-    return row[0], True
+    return found[0], True
 
 
 def _key(tenant_id: int) -> str:

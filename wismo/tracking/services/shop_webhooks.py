@@ -5,6 +5,12 @@ platform's signature with the store's webhook secret, checks the body is an orde
 fulfillment payload, and stores it as an ``InboundWebhook`` (Shopify's ``X-Shopify-Webhook-Id``
 makes redeliveries no-ops). ``shop_webhook_process`` (from the inbox task) turns it into
 ``order_import`` calls.
+
+The store is read once per process, then remembered as a hint: a delivery checked with a
+remembered store is stored only if, in the inserting statement itself, the store still has that
+very secret token and it and its tenant are still active (``inbox_store_guarded``). Anything
+else (a changed store, a rejection, a duplicate) goes the whole way again with a fresh read, so
+a rotated secret, a paused or deleted store answer exactly as without the hint.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from wismo.tracking.importers.base import NotThisPayload, OrderDTO, SignatureMis
 from wismo.tracking.models import InboundWebhook, Order, Platform, ShopConnection
 from wismo.tracking.services import privacy
 from wismo.tracking.services.imports import order_import
-from wismo.tracking.services.inbox import inbox_nudge, inbox_store
+from wismo.tracking.services.inbox import (
+    StoreGuard,
+    inbox_nudge,
+    inbox_store,
+    inbox_store_guarded,
+)
 from wismo.tracking.services.webhooks import MAX_BODY_BYTES, Received, WebhookRejected
 
 SHOPIFY_ORDER_TOPICS = {
@@ -71,6 +82,17 @@ _STORE_SQL = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Hint:
+    store: StoreRef
+    guard: StoreGuard
+
+
+# (platform, store id) -> the store as last read, active with a secret. Only a hint: see above.
+_hints: dict[tuple[str, int], _Hint] = {}
+_HINTS_MAX = 10_000
+
+
 def _store(platform: str, store_id: int, *, active: bool = True) -> StoreRef:
     """The store the URL names, before any tenant is known (a spelled-out single-row read).
 
@@ -81,10 +103,17 @@ def _store(platform: str, store_id: int, *, active: bool = True) -> StoreRef:
     with connection.cursor() as cursor:
         cursor.execute(_STORE_SQL, [store_id, platform])
         row = cursor.fetchone()
+    if row is None or not row[4] or not row[3]:
+        _hints.pop((platform, store_id), None)
     if row is None or (active and not row[4]):
         raise WebhookRejected(404, "Not found.")
     secret = decrypt_hot(row[3]) if row[3] else ""
-    return StoreRef(pk=row[0], tenant_id=row[1], shop_url=row[2] or "", webhook_secret=secret)
+    store = StoreRef(pk=row[0], tenant_id=row[1], shop_url=row[2] or "", webhook_secret=secret)
+    if row[4] and row[3]:
+        if len(_hints) >= _HINTS_MAX:
+            _hints.clear()
+        _hints[(platform, store_id)] = _Hint(store, StoreGuard(platform, row[3]))
+    return store
 
 
 def _check_shop_domain(store: StoreRef, domain: str) -> None:
@@ -148,7 +177,32 @@ def shop_webhook_receive(
     privacy = platform == Platform.SHOPIFY and (
         headers.get("x-shopify-topic", "") in shopify.PRIVACY_TOPICS
     )
+    if not privacy:  # erasures always read the store (and its domain) afresh
+        hint = _hints.get((platform, store_id))
+        if hint is not None:
+            received = _receive_hinted(hint, platform, body, headers)
+            if received is not None:
+                return received
     store = _store(platform, store_id, active=not privacy)
+    topic, digest, text = _verified(platform, store, body, headers)
+    webhook_id, duplicate = inbox_store(
+        tenant_id=store.tenant_id,
+        source=f"shop:{platform}",
+        store_id=store.pk,
+        topic=topic,
+        headers={k: v for k, v in headers.items() if k in _KEPT},
+        body=text,
+        digest=digest,
+    )
+    if not duplicate:
+        inbox_nudge(tenant_id=store.tenant_id, webhook_id=webhook_id)
+    return Received(webhook_id=webhook_id, tenant_id=store.tenant_id, duplicate=duplicate)
+
+
+def _verified(
+    platform: str, store: StoreRef, body: bytes, headers: dict[str, str]
+) -> tuple[str, str, str]:
+    """(topic, digest, text) of a delivery to ``store``; raises Ping or WebhookRejected."""
     if platform == Platform.WOOCOMMERCE and woocommerce.is_ping(body, headers):
         raise Ping()
     if len(body) > MAX_BODY_BYTES:
@@ -167,7 +221,20 @@ def shop_webhook_receive(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise WebhookRejected(400, "Body is not UTF-8.") from None
-    webhook_id, duplicate = inbox_store(
+    return topic, digest, text
+
+
+def _receive_hinted(
+    hint: _Hint, platform: str, body: bytes, headers: dict[str, str]
+) -> Received | None:
+    """The delivery stored with the remembered store, or None: then nothing was stored, and
+    the caller reads the store afresh (a rejection is only answered from a fresh read)."""
+    store = hint.store
+    try:
+        topic, digest, text = _verified(platform, store, body, headers)
+    except (Ping, WebhookRejected):
+        return None
+    stored = inbox_store_guarded(
         tenant_id=store.tenant_id,
         source=f"shop:{platform}",
         store_id=store.pk,
@@ -175,7 +242,11 @@ def shop_webhook_receive(
         headers={k: v for k, v in headers.items() if k in _KEPT},
         body=text,
         digest=digest,
+        guard=hint.guard,
     )
+    if stored is None:  # the store changed, or a duplicate: settled the exact way
+        return None
+    webhook_id, duplicate = stored
     if not duplicate:
         inbox_nudge(tenant_id=store.tenant_id, webhook_id=webhook_id)
     return Received(webhook_id=webhook_id, tenant_id=store.tenant_id, duplicate=duplicate)
