@@ -80,16 +80,15 @@ def inbox_store(
     carrier_account_id: int | None = None,
 ) -> tuple[int, bool]:
     """Store one delivery; ``(row id, duplicate)``."""
-    row = _Row(
+    row = _new_row(
         tenant_id=tenant_id,
         source=source,
-        carrier_account_id=carrier_account_id,
-        store_id=store_id,
-        topic=topic[:100],
-        headers=json.dumps(headers),
-        body=body,
         digest=digest,
-        received_at=timezone.now(),
+        body=body,
+        headers=headers,
+        topic=topic,
+        store_id=store_id,
+        carrier_account_id=carrier_account_id,
     )
     if _shareable():
         stored = _group.submit(row)
@@ -115,10 +114,35 @@ def inbox_store_guarded(
     transaction, a tenant scope, not PostgreSQL): the caller then looks the store up afresh."""
     if not _shareable():
         return None
-    row = _Row(
+    row = _new_row(
         tenant_id=tenant_id,
         source=source,
-        carrier_account_id=None,
+        digest=digest,
+        body=body,
+        headers=headers,
+        topic=topic,
+        store_id=store_id,
+        guard=guard,
+    )
+    return _group.submit(row)
+
+
+def _new_row(
+    *,
+    tenant_id: int,
+    source: str,
+    digest: str,
+    body: str,
+    headers: dict[str, str],
+    topic: str,
+    store_id: int | None,
+    carrier_account_id: int | None = None,
+    guard: StoreGuard | None = None,
+) -> _Row:
+    return _Row(
+        tenant_id=tenant_id,
+        source=source,
+        carrier_account_id=carrier_account_id,
         store_id=store_id,
         topic=topic[:100],
         headers=json.dumps(headers),
@@ -127,7 +151,6 @@ def inbox_store_guarded(
         received_at=timezone.now(),
         guard=guard,
     )
-    return _group.submit(row)
 
 
 def _shareable() -> bool:

@@ -184,16 +184,32 @@ def shop_webhook_receive(
             if received is not None:
                 return received
     store = _store(platform, store_id, active=not privacy)
-    topic, digest, text = _verified(platform, store, body, headers)
-    webhook_id, duplicate = inbox_store(
-        tenant_id=store.tenant_id,
-        source=f"shop:{platform}",
-        store_id=store.pk,
-        topic=topic,
-        headers={k: v for k, v in headers.items() if k in _KEPT},
-        body=text,
-        digest=digest,
-    )
+    return _accept(platform, store, _verified(platform, store, body, headers), headers)
+
+
+def _accept(
+    platform: str,
+    store: StoreRef,
+    verified: tuple[str, str, str],
+    headers: dict[str, str],
+    guard: StoreGuard | None = None,
+) -> Received | None:
+    """Store a verified delivery and nudge its processing. With ``guard`` (a remembered
+    store), None when nothing was stored: the caller then reads the store afresh."""
+    topic, digest, text = verified
+    fields = {
+        "tenant_id": store.tenant_id,
+        "source": f"shop:{platform}",
+        "store_id": store.pk,
+        "topic": topic,
+        "headers": {k: v for k, v in headers.items() if k in _KEPT},
+        "body": text,
+        "digest": digest,
+    }
+    stored = inbox_store(**fields) if guard is None else inbox_store_guarded(**fields, guard=guard)
+    if stored is None:  # the store changed, or a duplicate: settled the exact way
+        return None
+    webhook_id, duplicate = stored
     if not duplicate:
         inbox_nudge(tenant_id=store.tenant_id, webhook_id=webhook_id)
     return Received(webhook_id=webhook_id, tenant_id=store.tenant_id, duplicate=duplicate)
@@ -229,27 +245,11 @@ def _receive_hinted(
 ) -> Received | None:
     """The delivery stored with the remembered store, or None: then nothing was stored, and
     the caller reads the store afresh (a rejection is only answered from a fresh read)."""
-    store = hint.store
     try:
-        topic, digest, text = _verified(platform, store, body, headers)
+        verified = _verified(platform, hint.store, body, headers)
     except (Ping, WebhookRejected):
         return None
-    stored = inbox_store_guarded(
-        tenant_id=store.tenant_id,
-        source=f"shop:{platform}",
-        store_id=store.pk,
-        topic=topic,
-        headers={k: v for k, v in headers.items() if k in _KEPT},
-        body=text,
-        digest=digest,
-        guard=hint.guard,
-    )
-    if stored is None:  # the store changed, or a duplicate: settled the exact way
-        return None
-    webhook_id, duplicate = stored
-    if not duplicate:
-        inbox_nudge(tenant_id=store.tenant_id, webhook_id=webhook_id)
-    return Received(webhook_id=webhook_id, tenant_id=store.tenant_id, duplicate=duplicate)
+    return _accept(platform, hint.store, verified, headers, guard=hint.guard)
 
 
 def shop_webhook_process(webhook: InboundWebhook) -> int:
