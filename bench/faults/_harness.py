@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
@@ -330,3 +331,75 @@ def check(criteria: dict[str, bool]) -> None:
     failed = [name for name, ok in criteria.items() if not ok]
     if failed:
         raise Missed("missed: " + ", ".join(failed))
+
+
+@dataclass(frozen=True)
+class Emails:
+    """The outbox's email rows against the messages the provider accepted."""
+
+    rows: int
+    sent_ids: frozenset[str]
+    provider_ids: tuple[str, ...]
+    ids_per_recipient: dict[str, set[str]]
+
+    @classmethod
+    def compare(cls, rows: Iterable[tuple[str, str]], accepted: list[dict]) -> Emails:
+        """``rows``: (state, Message-ID) per row; ``accepted``: the provider's log."""
+        rows = list(rows)
+        per_recipient: dict[str, set[str]] = {}
+        for message in accepted:
+            per_recipient.setdefault(message["to"], set()).add(message["message_id"])
+        return cls(
+            rows=len(rows),
+            sent_ids=frozenset(m for state, m in rows if state == "sent"),
+            provider_ids=tuple(m["message_id"] for m in accepted),
+            ids_per_recipient=per_recipient,
+        )
+
+    @property
+    def duplicates(self) -> int:
+        """Shoppers' second (third...) different emails."""
+        return sum(len(ids) - 1 for ids in self.ids_per_recipient.values())
+
+    @property
+    def resubmitted(self) -> int:
+        """Messages the provider took again under a Message-ID it had already taken."""
+        return len(self.provider_ids) - len(set(self.provider_ids))
+
+    def figures(self) -> dict:
+        return {
+            "email_rows": self.rows,
+            "email_rows_sent": len(self.sent_ids),
+            "provider_submissions": len(self.provider_ids),
+            "distinct_message_ids": len(set(self.provider_ids)),
+            "resubmitted_same_message_id": self.resubmitted,
+            "distinct_recipients": len(self.ids_per_recipient),
+            "duplicate_emails": self.duplicates,
+        }
+
+    def checks(self, expected: int) -> dict[str, bool]:
+        """One email per shopper, sent, and the provider holding exactly those."""
+        return {
+            "one email row per shopper, all sent": self.rows == len(self.sent_ids) == expected,
+            "the provider has exactly the sent rows' Message-IDs": set(self.provider_ids)
+            == self.sent_ids,
+            "no shopper got two different emails": self.duplicates == 0
+            and len(self.ids_per_recipient) == expected,
+        }
+
+
+def main_with(name: str, body: Callable[[Scenario, dict], None], args, *, redis=None) -> int:
+    """A scenario's ``main``: ``body`` sees ``args`` as ``scenario.args``; ``redis`` (a
+    private redis-server) runs for the scenario's length."""
+
+    def with_args(scenario: Scenario, figures: dict) -> None:
+        scenario.args = args
+        body(scenario, figures)
+
+    if redis is None:
+        return run(name, with_args, keep=args.keep)
+    try:
+        redis.start()
+        return run(name, with_args, keep=args.keep)
+    finally:
+        redis.remove()

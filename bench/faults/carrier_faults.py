@@ -46,7 +46,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Missed, Scenario, check, run, wait_for
+from _harness import Missed, Scenario, check, main_with, wait_for
 
 NAME = "carrier_faults"
 GRACE = 0.25  # seconds: a request sent before the 429 came back may still arrive after it
@@ -316,13 +316,7 @@ def body(scenario: Scenario, figures: dict) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-
-    def with_args(scenario: Scenario, figures: dict) -> None:
-        scenario.args = args
-        body(scenario, figures)
-
-    return run(NAME, with_args, keep=args.keep)
+    return main_with(NAME, body, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,16 @@ REDIS_PORT = _free_port()
 os.environ["FAULTS_REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import PYTHON, ROOT, Missed, Scenario, check, run, wait_for  # noqa: E402
+from _harness import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    Emails,
+    Missed,
+    Scenario,
+    check,
+    main_with,
+    wait_for,
+)
 from worker_kill import seed as seed_polls  # noqa: E402 - the same FedEx parcels and shoppers
 
 NAME = "redis_restart"
@@ -521,19 +530,10 @@ def body(scenario: Scenario, figures: dict) -> None:
         changes = ShipmentStatusChange.objects.filter(shipment__carrier="fedex")
         one_change = changes.values("shipment_id").annotate(n=Count("id")).filter(n=1).count()
         change_count = changes.count()
-        mails = list(
-            Notification.objects.exclude(recipient="").values_list(
-                "recipient", "state", "message_id"
-            )
-        )
+        mails = list(Notification.objects.exclude(recipient="").values_list("state", "message_id"))
     with urllib.request.urlopen(postmark_url + "_log", timeout=30) as response:  # noqa: S310
         provider = json.loads(response.read())["accepted"]
-    sent_ids = {m for _r, state, m in mails if state == "sent"}
-    provider_ids = [m["message_id"] for m in provider]
-    ids_per_recipient: dict[str, set] = {}
-    for message in provider:
-        ids_per_recipient.setdefault(message["to"], set()).add(message["message_id"])
-    duplicates = sum(len(ids) - 1 for ids in ids_per_recipient.values())
+    emails = Emails.compare(mails, provider)
     five_hundreds = statuses.count(500)
     other_5xx = sum(1 for s in statuses if s >= 500 and s not in (500, 503))
     no_answer = statuses.count(0)
@@ -563,12 +563,7 @@ def body(scenario: Scenario, figures: dict) -> None:
         polled=polled(),
         shipments_by_event_count=event_counts,
         status_changes=change_count,
-        email_rows=len(mails),
-        email_rows_sent=len(sent_ids),
-        provider_submissions=len(provider),
-        distinct_message_ids=len(set(provider_ids)),
-        resubmitted_same_message_id=len(provider) - len(set(provider_ids)),
-        duplicate_emails=duplicates,
+        **emails.figures(),
         wall_to_end_s=round(time.monotonic() - started, 1),
     )
     down = phases["down"]
@@ -581,7 +576,7 @@ def body(scenario: Scenario, figures: dict) -> None:
         f"sweep {overdue['over_twice_the_interval']} overdue > 2x interval (max lateness "
         f"{overdue['max_lateness_s']} s, {overdue['waiting_on_a_lease_s']} waiting on a lost "
         f"claim's lease); {polled()}/{args.shipments} polled after the lease move; "
-        f"{len(sent_ids)}/{args.emails} emails, {duplicates} duplicates"
+        f"{len(emails.sent_ids)}/{args.emails} emails, {emails.duplicates} duplicates"
     )
     if not polled_all or not sent_all or not inbox_done:
         raise Missed(
@@ -605,26 +600,13 @@ def body(scenario: Scenario, figures: dict) -> None:
             == 0,
             "every shipment has exactly 2 events": event_counts == {2: args.shipments},
             "one status change per shipment": change_count == one_change == args.shipments,
-            "one email row per shopper, all sent": len(mails) == len(sent_ids) == args.emails,
-            "the provider has exactly the sent rows' Message-IDs": set(provider_ids) == sent_ids,
-            "no shopper got two different emails": duplicates == 0
-            and len(ids_per_recipient) == args.emails,
+            **emails.checks(args.emails),
         }
     )
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-
-    def with_args(scenario: Scenario, figures: dict) -> None:
-        scenario.args = args
-        body(scenario, figures)
-
-    try:
-        REDIS.start()
-        return run(NAME, with_args, keep=args.keep)
-    finally:
-        REDIS.remove()
+    return main_with(NAME, body, parse_args(argv), redis=REDIS)
 
 
 if __name__ == "__main__":
