@@ -243,7 +243,7 @@ def test_a_remembered_store_is_not_read_again(remembered):
         response = deliver(remembered.pk, "second")
     assert response.json()["status"] == "accepted"
     assert not [q for q in queries if shop_webhooks._STORE_SQL[:60] in q["sql"]]  # no lookup
-    assert [q for q in queries if "INSERT INTO" in q["sql"]]
+    assert [q for q in queries if "EXECUTE wismo_inbox_1(" in q["sql"]]  # the prepared insert
     assert stored() == ["first", "second"]
 
 

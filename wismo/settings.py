@@ -197,6 +197,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# The hottest statements (page reads, webhook inserts) are prepared once per connection
+# (wismo.db); off behind a transaction-pooling proxy such as PgBouncer in transaction mode.
+WISMO_DB_PREPARED = env_bool("WISMO_DB_PREPARED", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -------------------------------------------------------------------------

@@ -6,7 +6,11 @@ from wismo import health, metrics
 from wismo.api import hooks
 
 urlpatterns = [
-    path("t/", include("tracking_pages.urls")),  # first: the hottest route
+    path("t/", include("tracking_pages.urls")),  # first: the hottest routes
+    # Platforms and carriers send these at volume: resolved before the dashboard's many routes.
+    path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
+    path("hooks/shopify/<int:store_id>/", hooks.shopify_hook, name="shopify-hook"),
+    path("hooks/woocommerce/<int:store_id>/", hooks.woocommerce_hook, name="woocommerce-hook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; see wismo.metrics
@@ -14,9 +18,6 @@ urlpatterns = [
     path("accounts/", include("dashboard.accounts_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("api/v1/", include("wismo.api.urls")),
-    path("hooks/carriers/<slug:slug>/<int:account_id>/", hooks.carrier_push, name="carrier-push"),
-    path("hooks/shopify/<int:store_id>/", hooks.shopify_hook, name="shopify-hook"),
-    path("hooks/woocommerce/<int:store_id>/", hooks.woocommerce_hook, name="woocommerce-hook"),
     path("n/", include("notifications.urls")),
 ]
 

@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tenants.models import Tenant
+from wismo.db import checking_connection
 from wismo.tracking.crypto import decrypt_hot
 from wismo.tracking.importers import shopify, woocommerce
 from wismo.tracking.importers.base import NotThisPayload, OrderDTO, SignatureMismatch
@@ -174,6 +175,13 @@ def shop_webhook_receive(
     *, platform: str, store_id: int, body: bytes, headers: dict[str, str]
 ) -> Received:
     """Verify and store one delivery; WebhookRejected (404/401/413/400) stores nothing, Ping too."""
+    # Safe to run twice: the delivery's digest makes a second store of it a duplicate.
+    return checking_connection(
+        lambda: _receive(platform, store_id, body, headers), what="shop webhook"
+    )
+
+
+def _receive(platform: str, store_id: int, body: bytes, headers: dict[str, str]) -> Received:
     privacy = platform == Platform.SHOPIFY and (
         headers.get("x-shopify-topic", "") in shopify.PRIVACY_TOPICS
     )

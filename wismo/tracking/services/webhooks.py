@@ -20,6 +20,7 @@ from django.utils import timezone
 from carriers import registry
 from carriers.base import NotThisFormat
 from tenants.scoping import all_tenants
+from wismo.db import checking_connection
 from wismo.tracking.importers.base import NotThisPayload
 from wismo.tracking.models import CarrierAccount, EventSource, InboundWebhook, Shipment
 from wismo.tracking.services.inbox import inbox_nudge, inbox_store
@@ -62,6 +63,13 @@ def carrier_push_receive(
     *, slug: str, account_id: int, body: bytes, headers: dict[str, str]
 ) -> Received:
     """Verify and store one push. Raises WebhookRejected (404, 401, 413, 400) and stores nothing then."""
+    # Safe to run twice: the push's digest makes a second store of it a duplicate.
+    return checking_connection(
+        lambda: _receive(slug, account_id, body, headers), what="carrier push"
+    )
+
+
+def _receive(slug: str, account_id: int, body: bytes, headers: dict[str, str]) -> Received:
     try:
         adapter = registry.get_adapter(slug)
     except registry.UnknownCarrier:

@@ -1,0 +1,85 @@
+"""Database helpers for the few statements that run on every request of the hottest endpoints.
+
+**Prepared statements.** PostgreSQL parses and plans each statement it is sent; for the hottest ones (a tracking page's
+read, a webhook's insert) that costs more than running them. ``execute_prepared`` prepares a
+statement once per database connection under a fixed name and executes it by that name after.
+Connections are persistent (``CONN_MAX_AGE``): a new one prepares again, the first time it needs to.
+
+A transaction-pooling proxy (PgBouncer in transaction mode) hands each transaction a different
+server connection, where a statement prepared on another does not exist: behind one, turn this off
+with ``WISMO_DB_PREPARED=false`` (the statements are then sent whole, as any other). Elsewhere than
+on PostgreSQL they always are.
+
+**The first statement as the health check.** With ``CONN_HEALTH_CHECKS`` Django sends a
+``SELECT 1`` before a request's first statement on a persistent connection: a round trip, and
+PostgreSQL's work, that cost as much as a page's read or a webhook's insert. ``checking_connection``
+runs such work first instead, and when it fails on a dead connection (a database restart, an idle
+timeout), replaces the connection and runs it again, once: for work that is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The raw connection (psycopg2's) -> the names prepared on it. Weak: a closed connection's set goes
+# with it, and a new connection starts with none.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PLACEHOLDER = re.compile("%s")
+
+
+def enabled() -> bool:
+    """Whether statements are prepared on this connection's database."""
+    return connection.vendor == "postgresql" and settings.WISMO_DB_PREPARED
+
+
+def execute_prepared(cursor, name: str, sql: str, params: list) -> None:
+    """Run ``sql`` (with ``%s`` placeholders, one per item of ``params``) as the prepared
+    statement ``name`` of ``cursor``'s connection (the default one). ``name`` must always stand
+    for the same ``sql``: the statement is prepared the first time only."""
+    if not enabled():
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    names = _prepared.get(raw)
+    if names is None:
+        names = _prepared[raw] = set()
+    if name not in names:
+        numbered = iter(range(1, len(params) + 1))
+        # Sent without parameters, so the text goes as it is: ``sql`` holds no literal "%".
+        cursor.execute(
+            f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _m: f"${next(numbered)}", sql)
+        )
+        names.add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+
+
+def checking_connection(work: Callable[[], T], *, what: str) -> T:
+    """``work()``, its statements standing in for Django's health check of this request's
+    connection. ``work`` must be safe to run twice: outside a transaction, its writes idempotent
+    (a write committed just before the connection died is found again, not made twice)."""
+    if (
+        connection.connection is None
+        or not connection.health_check_enabled
+        or connection.health_check_done
+        or connection.in_atomic_block
+    ):
+        return work()
+    connection.health_check_done = True
+    try:
+        return work()
+    except (OperationalError, InterfaceError):
+        # What Django's health check would have found: a persistent connection that died. A new
+        # connection answers instead (and if the database is down, the error of that one).
+        log.warning("%s: reconnecting after a dead database connection", what, exc_info=True)
+        connection.close()
+        return work()
