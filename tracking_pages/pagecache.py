@@ -85,6 +85,15 @@ def _skips(conn) -> bool:
     return _line.skip_replies
 
 
+def _command(*parts: bytes) -> bytes:
+    """A command in Redis's wire protocol (RESP): an array of bulk strings, in one buffer.
+    redis-py's ``pack_command`` does the same with more care (any argument type) and more work."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%b\r\n" % (len(part), part))
+    return b"".join(out)
+
+
 def _broken(conn) -> None:
     with contextlib.suppress(Exception):  # already broken; the next call connects again
         conn.disconnect()
@@ -96,7 +105,7 @@ def get(key: str) -> str | None:
         if client is None:
             return cache.get(key)
         conn = _connection(client)
-        conn.send_packed_command(conn.pack_command("GET", key), check_health=False)
+        conn.send_packed_command([_command(b"GET", key.encode())], check_health=False)
         value = conn.read_response(disable_decoding=True)
     except Exception:  # a cache outage makes pages slower, not broken
         if _line.conn is not None:
@@ -106,21 +115,23 @@ def get(key: str) -> str | None:
     return value.decode() if value is not None else None
 
 
-def put(key: str, html: str, seconds: int) -> None:
-    """Store a page. The write goes without waiting for its reply (``CLIENT REPLY SKIP``) where
-    the server allows: a lost write costs a render later, never a wrong page."""
+def put(key: str, html: str | bytes, seconds: int) -> None:
+    """Store a page: its text, or the UTF-8 bytes of it when the caller has them already. The
+    write goes without waiting for its reply (``CLIENT REPLY SKIP``) where the server allows: a
+    lost write costs a render later, never a wrong page."""
     try:
         client = _redis()
         if client is None:
-            cache.set(key, html, timeout=seconds)
+            cache.set(key, html.decode() if isinstance(html, bytes) else html, timeout=seconds)
             return
         conn = _connection(client)
-        command = conn.pack_command("SET", key, html.encode(), "EX", seconds)
+        value = html if isinstance(html, bytes) else html.encode()
         # One buffer, one send: redis-py sends a large value's pieces one system call each.
+        command = _command(b"SET", key.encode(), value, b"EX", b"%d" % seconds)
         if _skips(conn):
-            conn.send_packed_command([b"".join([_SKIP, *command])], check_health=False)
+            conn.send_packed_command([_SKIP + command], check_health=False)
         else:
-            conn.send_packed_command([b"".join(command)], check_health=False)
+            conn.send_packed_command([command], check_health=False)
             conn.read_response()
     except Exception:
         if _line.conn is not None:

@@ -167,18 +167,26 @@ def freshness(shipment: ParcelRow, lang: str, w: dict, now: datetime) -> dict:
     return Row(text=" · ".join(parts), error=w["check_failed"] if shipment.last_error_code else "")
 
 
+# A timeline repeats the same few statuses in one language: each label is looked up once.
+_status_label = lru_cache(maxsize=1024)(labels.status_label)
+
+
 def timeline(events: list, tz: ZoneInfo, lang: str) -> list[dict]:
     rows = []
     for event in events:
         local = event.occurred_at.astimezone(tz)
+        day = short_date(local.date(), lang)
+        hour = clock(time(local.hour, local.minute), lang)
         rows.append(
             Row(
                 {
-                    "date": short_date(local.date(), lang),
-                    "time": clock(local.time().replace(second=0, microsecond=0), lang),
-                    "iso": local.replace(microsecond=0).isoformat(),
+                    "date": day,
+                    "time": hour,
+                    # What the page prints, "<date>, <time>": one value to escape, not two.
+                    "when": f"{day}, {hour}",
+                    "iso": local.isoformat(timespec="seconds"),
                     "status": event.status,
-                    "status_label": labels.status_label(event.status, lang),
+                    "status_label": _status_label(event.status, lang),
                     "text": event.description or labels.substatus_text(event.substatus, lang),
                     "location": event.location,
                 }

@@ -13,7 +13,7 @@ from functools import cache
 
 from django.conf import settings
 from django.templatetags.static import static
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
 TEMPLATE_DIR = settings.BASE_DIR / "templates" / "tracking_pages"
 
@@ -52,5 +52,25 @@ def static_urls() -> dict[str, str]:
     }
 
 
+_templates: dict[str, Template] = {}
+
+
+def _template(name: str) -> Template:
+    # Jinja's own template cache takes a lock and reorders an LRU on every lookup; templates
+    # never change in a process that does not reload them (DEBUG off), so each is kept here.
+    template = _templates.get(name)
+    if template is None:
+        env = environment()
+        template = env.get_template(name)
+        if not env.auto_reload:
+            _templates[name] = template
+    return template
+
+
 def render(name: str, context: dict) -> str:
-    return environment().get_template(name).render(context)
+    return _template(name).render(context)
+
+
+def macro(template: str, name: str):
+    """A macro of ``template`` as a Python callable returning Markup (Jinja's ``module``)."""
+    return getattr(_template(template).module, name)

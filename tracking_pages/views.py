@@ -15,7 +15,8 @@ A tracking page (``page``) goes through two caches:
    changes gives a new key: nothing is ever invalidated by hand.
 
 On a miss of both the page is loaded (one prepared statement for a parcel), rendered with Jinja2
-(its chrome once per brand and language) and stored.
+(its chrome and tail once per brand and language, each progress line once per language and
+steps) and stored.
 Pages of a proven shopper are never kept in this process and carry CSRF-protected forms: their
 cached HTML holds a marker that each response replaces with the shopper's own token.
 """
@@ -46,7 +47,7 @@ from tracking_pages.models import ProblemReport
 from tracking_pages.presenters import local_date, order_view, shipment_view, zone
 from tracking_pages.security import client_ip, content_security_policy, same_origin_post
 from tracking_pages.selectors import PageData, PageTenant
-from tracking_pages.templating import Row, render, static_urls
+from tracking_pages.templating import Row, macro, render, static_urls
 from tracking_pages.words import LANGUAGE_NAMES, words
 from wismo.tracking.labels import LANGUAGES, pick_language
 from wismo.tracking.models import Order, Shipment
@@ -153,14 +154,33 @@ def _base_context(
     }
 
 
-def _headers(brand: Brand | None, lang: str, *, embed: bool, private: bool) -> list[tuple]:
-    return [
-        ("Content-Security-Policy", content_security_policy(brand, embed=embed)),
-        ("Content-Language", lang),
-        ("Vary", "Accept-Language, Cookie"),
-        ("Cache-Control", "no-store" if private else "private, no-cache"),
-        ("X-Robots-Tag", "noindex, nofollow"),
-    ]
+_header_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
+
+
+def _headers(
+    brand: Brand | None, lang: str, *, embed: bool, private: bool
+) -> tuple[tuple[str, str], ...]:
+    # The same few sets again and again: built once per origins, language and kind. The key is
+    # what the policy is made of, so a brand with other origins never shares another's policy.
+    key = (
+        brand.image_origins if brand else None,
+        brand.allowed_origins if (brand and embed) else None,
+        lang,
+        embed,
+        private,
+    )
+    found = _header_sets.get(key)
+    if found is None:
+        if len(_header_sets) > 2000:
+            _header_sets.clear()
+        found = _header_sets[key] = (
+            ("Content-Security-Policy", content_security_policy(brand, embed=embed)),
+            ("Content-Language", lang),
+            ("Vary", "Accept-Language, Cookie"),
+            ("Cache-Control", "no-store" if private else "private, no-cache"),
+            ("X-Robots-Tag", "noindex, nofollow"),
+        )
+    return found
 
 
 def _finish(
@@ -216,7 +236,7 @@ def _see_other(url: str) -> HttpResponse:
 class _Local:
     expires: float
     body: bytes
-    headers: list[tuple]
+    headers: tuple[tuple[str, str], ...]
     tenant_id: int
     kind: str
     object_id: int
@@ -267,14 +287,15 @@ def _render_page(
     w = words(lang)
     now = timezone.now()
     order = data.order
-    with translation.override(lang):
-        parcels = [
-            shipment_view(s, data.events[s.pk], lang=lang, tz=tz, w=w, now=now)
-            for s in data.shipments
-        ]
-        order_data = order_view(order, lang=lang, tz=tz) if (verified and order) else None
+    # No translation.override here: presenters take the language as an argument and their
+    # date formats activate it themselves, once per memoized value.
+    parcels = [
+        shipment_view(s, data.events[s.pk], lang=lang, tz=tz, w=w, now=now) for s in data.shipments
+    ]
+    order_data = order_view(order, lang=lang, tz=tz) if (verified and order) else None
     for n, parcel in enumerate(parcels, 1):
         parcel["label"] = w["parcel_n"].format(n=n)
+        parcel["progress_line"] = _progress_line(parcel["progress"], lang, w)
         if parcel["replacement"]:
             parcel["replacement"]["text"] = w["replaced_by"].format(
                 number=parcel["replacement"]["number"]
@@ -304,7 +325,6 @@ def _render_page(
             "parcels_title": w["parcels_title"].format(count=len(parcels)),
             "order": order_data,
             "can_verify": order is not None,
-            "promo": None if (trouble or embed) else brand.promo(lang),
             "times_in": w["times_in"].format(tz=tenant.timezone or "UTC"),
             "full_url": f"{here}?lang={lang}",
             "verify_url": f"{here}verify/",
@@ -318,7 +338,9 @@ def _render_page(
                 email=order_data["email"]
             ),
         )
-    head, foot = _chrome(brand, lang, site.base, embed, w["page_title"])
+    head, foot = _chrome(
+        brand, lang, site.base, embed, w["page_title"], promo=not (trouble or embed)
+    )
     return head + render("embed.jinja" if embed else "page.jinja", context) + foot
 
 
@@ -326,11 +348,14 @@ _MARK = Markup("\x00main\x00")
 _chromes: dict[tuple, tuple[str, str]] = {}
 
 
-def _chrome(brand: Brand, lang: str, base: str, embed: bool, title: str) -> tuple[str, str]:
-    """The page around its body (head, header, notice, FAQ, footer), rendered once per brand
-    version, language and address in this process: it is the same for every parcel (its
-    language links are relative, "?lang=it")."""
-    key = (brand.version, id(brand), lang, base, embed, title)
+def _chrome(
+    brand: Brand, lang: str, base: str, embed: bool, title: str, *, promo: bool = False
+) -> tuple[str, str]:
+    """The page around its body (head, header, notice, FAQ, footer; on a full page also its
+    tail: the promotion when ``promo``, the link to look up another order), rendered once per
+    brand version, language, address and promotion shown or not in this process: it is the
+    same for every parcel (its language links are relative, "?lang=it")."""
+    key = (brand.version, id(brand), lang, base, embed, title, promo)
     found = _chromes.get(key)
     if found is None:
         if len(_chromes) > 500:
@@ -339,8 +364,25 @@ def _chrome(brand: Brand, lang: str, base: str, embed: bool, title: str) -> tupl
             brand=brand, lang=lang, base=base, here="", title=title, embed=embed
         )
         context["marker"] = _MARK
+        context["tail"] = not embed
+        context["promo"] = brand.promo(lang) if promo else None
         head, _, foot = render("chrome.jinja", context).partition(str(_MARK))
         found = _chromes[key] = (head, foot)
+    return found
+
+
+_progress_lines: dict[tuple, Markup] = {}
+
+
+def _progress_line(steps: list[dict], lang: str, w: dict) -> Markup:
+    """A parcel's progress line (macros.jinja's ``progress``), rendered once per language and
+    steps in this process: every parcel shows one of a handful."""
+    key = (lang, *[(step["label"], step["state"]) for step in steps])
+    found = _progress_lines.get(key)
+    if found is None:
+        if len(_progress_lines) > 1000:
+            _progress_lines.clear()
+        found = _progress_lines[key] = macro("macros.jinja", "progress")(steps, w)
     return found
 
 
@@ -389,6 +431,7 @@ def _page(
             f"{site.base}:{int(embed)}:{int(time.time() // 60)}"
         )
         html = pagecache.get(key)
+        body = None
         if html is None:
             html = _render_page(
                 site=site,
@@ -400,12 +443,14 @@ def _page(
                 embed=embed,
                 suppression=suppression,
             )
-            pagecache.put(key, html, int(_setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS)))
+            body = html.encode()  # once, for the shared cache and this response
+            pagecache.put(key, body, int(_setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS)))
     if verified:
         html = html.replace(CSRF_MARK, get_token(request))
+        body = None
     entry = _Local(
         expires=time.monotonic() + float(_setting("WISMO_PAGE_LOCAL_SECONDS", LOCAL_SECONDS)),
-        body=html.encode(),
+        body=html.encode() if body is None else body,
         headers=_headers(brand, lang, embed=embed, private=verified),
         tenant_id=site.tenant_id,
         kind=data.ref.kind,
