@@ -17,15 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -33,6 +30,7 @@ from notifications.models import Suppression
 from tenants.models import Tenant
 from tenants.scoping import ScopeError, active_tenant_ids
 from tracking_pages.models import PageViewCount, ProblemReport
+from wismo.db import checking_connection, execute_prepared
 from wismo.tracking.models import Order, Shipment, TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -376,29 +374,6 @@ def _sql(name: str) -> str:
     return _SQL[name]
 
 
-# PostgreSQL plans each of these statements in more time than it runs them (the parcel's joins
-# weigh a dozen indexes each). So each connection prepares them once and executes them after: the
-# plan is made a few times, then reused. Connections are persistent (CONN_MAX_AGE); a new one
-# prepares again. (A transaction-pooling proxy in front of PostgreSQL would need this turned off
-# with WISMO_PAGES_PREPARED = False.)
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _run(cursor, name: str, sql: str, params: list) -> None:
-    if connection.vendor != "postgresql" or not getattr(settings, "WISMO_PAGES_PREPARED", True):
-        cursor.execute(sql, params)
-        return
-    raw = connection.connection
-    names = _prepared.get(raw)
-    if names is None:
-        names = _prepared[raw] = set()
-    if name not in names:
-        numbered = iter(range(1, len(params) + 1))
-        cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _m: f"${next(numbered)}", sql))
-        names.add(name)
-    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
-
-
 # SQLite hands raw values back as text; PostgreSQL as Python types. Both become the latter.
 def _dt(value) -> datetime | None:
     if value is None:
@@ -479,51 +454,27 @@ def page_load(*, token: str) -> PageData | None:
     parcel's state, dates or checks, its timeline (event ids), a tracking-number replacement.
     """
     tenant_id = _scope_tenant()
-    if not _statement_checks_connection():
-        return _page_load(tenant_id, token)
-    try:
-        return _page_load(tenant_id, token)
-    except (OperationalError, InterfaceError):
-        # What Django's health check would have found: a persistent connection that died
-        # (a database restart, an idle timeout). A new connection answers instead.
-        log.warning("page_load: reconnecting after a dead database connection", exc_info=True)
-        connection.close()
-        return _page_load(tenant_id, token)
-
-
-def _statement_checks_connection() -> bool:
-    """Whether the page's own statement stands in for Django's health check of this request.
-
-    With ``CONN_HEALTH_CHECKS`` Django sends a ``SELECT 1`` before a request's first statement on
-    a persistent connection: a round trip, and PostgreSQL's work, that cost as much as the page's
-    read. The read is safe to repeat (outside a transaction), so it goes first and a dead
-    connection is replaced after it fails, once."""
-    if (
-        connection.connection is None
-        or not connection.health_check_enabled
-        or connection.health_check_done
-        or connection.in_atomic_block
-    ):
-        return False
-    connection.health_check_done = True
-    return True
+    # A read, safe to repeat: it stands in for Django's health check of the connection.
+    return checking_connection(lambda: _page_load(tenant_id, token), what="page_load")
 
 
 def _page_load(tenant_id: int, token: str) -> PageData | None:
     with connection.cursor() as cursor:
-        _run(cursor, "tp_page_parcel", _sql("parcel"), [tenant_id, token, tenant_id, token])
+        execute_prepared(
+            cursor, "tp_page_parcel", _sql("parcel"), [tenant_id, token, tenant_id, token]
+        )
         rows = cursor.fetchall()
         if rows:
             first = next(row for row in rows if row[_EVENT_AT] is None)
             order = _order(first[_ORDER_AT:]) if first[_ORDER_AT] is not None else None
             ref = PageRef("shipment", first[0], first[_PARCEL_ORDER], "")
         else:
-            _run(cursor, "tp_order", _sql("order"), [tenant_id, token])
+            execute_prepared(cursor, "tp_order", _sql("order"), [tenant_id, token])
             found = cursor.fetchone()
             if found is None:
                 return None
             order = _order(found)
-            _run(
+            execute_prepared(
                 cursor,
                 "tp_page_parcels",
                 _sql("parcels"),

@@ -71,15 +71,23 @@ def test_a_dead_connection_is_replaced_and_the_page_still_loads(tenant_a, shipme
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_read_inside_a_transaction_keeps_the_health_check(tenant_a, shipment_a):
-    from django.db import transaction
+def test_a_read_inside_a_transaction_is_not_retried(tenant_a, shipment_a, monkeypatch):
+    from django.db import OperationalError, transaction
 
     with tenant_scope(tenant_a):
         selectors.page_load(token=shipment_a.public_token)
     _next_request()
-    with transaction.atomic(), tenant_scope(tenant_a):
-        # A failed statement would break the transaction: nothing to retry it in.
-        assert not selectors._statement_checks_connection()
+    calls = []
+
+    def broken(tenant_id, token):
+        calls.append(token)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(selectors, "_page_load", broken)
+    with pytest.raises(OperationalError), transaction.atomic(), tenant_scope(tenant_a):
+        # A failed statement breaks the transaction: nothing to repeat the read in.
+        selectors.page_load(token=shipment_a.public_token)
+    assert len(calls) == 1
 
 
 def test_an_order_page_lists_parcels_by_creation_with_their_own_timelines(tenant_a, order_a):
