@@ -54,6 +54,24 @@ def postgres_only():
 
 
 @pytest.fixture
+def terminate_backend():
+    """Terminate a raw PostgreSQL connection's server process from another connection, as a
+    database restart or an idle timeout would: ``terminate_backend(connection.connection)``."""
+    import psycopg2
+
+    def terminate(raw) -> None:
+        killer = psycopg2.connect(**connection.get_connection_params())
+        try:
+            killer.autocommit = True
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [raw.get_backend_pid()])
+        finally:
+            killer.close()
+
+    return terminate
+
+
+@pytest.fixture
 def carrier_server():
     """A fake carrier API on 127.0.0.1 (see tests/fakes/carrier_server.py)."""
     from tests.fakes.carrier_server import FakeCarrierServer

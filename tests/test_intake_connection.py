@@ -9,7 +9,6 @@ new connection, never when turned off (``WISMO_DB_PREPARED``, for a transaction-
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
 from django.db import OperationalError, connection
 from django.test import Client
@@ -53,17 +52,6 @@ def stored() -> list[str]:
         )
 
 
-def kill(raw) -> None:
-    """Terminate ``raw``'s server process from another connection, as a restart would."""
-    killer = psycopg2.connect(**connection.get_connection_params())
-    try:
-        killer.autocommit = True
-        with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [raw.get_backend_pid()])
-    finally:
-        killer.close()
-
-
 @pytest.fixture
 def warm(postgres_only, transactional_db, shop, enqueued):
     """``shop`` after one delivery: a persistent connection, the store remembered."""
@@ -83,9 +71,9 @@ def test_a_delivery_stands_in_for_the_health_check(warm, monkeypatch):
     assert stored() == ["first", "second"]
 
 
-def test_a_dead_connection_is_replaced_and_the_delivery_stored(warm):
+def test_a_dead_connection_is_replaced_and_the_delivery_stored(warm, terminate_backend):
     dead = connection.connection
-    kill(dead)
+    terminate_backend(dead)
 
     response = deliver(warm.pk, "after-restart")
 
@@ -145,7 +133,7 @@ def test_inside_a_transaction_a_failure_is_not_retried(warm):
 
 
 def test_a_carrier_push_survives_a_dead_connection(
-    postgres_only, transactional_db, tenant_a, enqueued
+    postgres_only, transactional_db, tenant_a, enqueued, terminate_backend
 ):
     with tenant_scope(tenant_a):
         account = CarrierAccountFactory(
@@ -164,7 +152,7 @@ def test_a_carrier_push_survives_a_dead_connection(
         )
 
     assert push(PUSH).json()["status"] == "accepted"
-    kill(connection.connection)
+    terminate_backend(connection.connection)
 
     again = push(PUSH.replace(b"1234567890", b"1234567891"))
 

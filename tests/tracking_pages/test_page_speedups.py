@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import psycopg2
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -50,17 +49,13 @@ def test_the_page_read_stands_in_for_the_health_check(tenant_a, shipment_a, monk
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_dead_connection_is_replaced_and_the_page_still_loads(tenant_a, shipment_a):
+def test_a_dead_connection_is_replaced_and_the_page_still_loads(
+    tenant_a, shipment_a, terminate_backend
+):
     with tenant_scope(tenant_a):
         selectors.page_load(token=shipment_a.public_token)
     dead = connection.connection
-    killer = psycopg2.connect(**connection.get_connection_params())
-    try:
-        killer.autocommit = True
-        with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [dead.get_backend_pid()])
-    finally:
-        killer.close()
+    terminate_backend(dead)
     _next_request()
 
     with tenant_scope(tenant_a):
