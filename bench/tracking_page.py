@@ -105,7 +105,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--worker-class",
         choices=["sync", "gthread"],
         default="sync",
-        help="gunicorn worker class (sync, as bin/run and the Docker image run it)",
+        help="gunicorn worker class (sync by default; bin/run and the Docker image run gthread "
+        "with 8 threads, which the README reports too)",
     )
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument(
