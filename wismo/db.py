@@ -1,9 +1,10 @@
 """Database helpers for the few statements that run on every request of the hottest endpoints.
 
-**Prepared statements.** PostgreSQL parses and plans each statement it is sent; for the hottest ones (a tracking page's
-read, a webhook's insert) that costs more than running them. ``execute_prepared`` prepares a
-statement once per database connection under a fixed name and executes it by that name after.
-Connections are persistent (``CONN_MAX_AGE``): a new one prepares again, the first time it needs to.
+**Prepared statements.** PostgreSQL parses and plans each statement it is sent; for the
+hottest ones (a tracking page's read, a webhook's insert) that costs more than running them.
+``execute_prepared`` prepares a statement once per database connection under a fixed name and
+executes it by that name after. Connections are persistent (``CONN_MAX_AGE``): a new one
+prepares again, the first time it needs to.
 
 A transaction-pooling proxy (PgBouncer in transaction mode) hands each transaction a different
 server connection, where a statement prepared on another does not exist: behind one, turn this off
@@ -12,9 +13,10 @@ on PostgreSQL they always are.
 
 **The first statement as the health check.** With ``CONN_HEALTH_CHECKS`` Django sends a
 ``SELECT 1`` before a request's first statement on a persistent connection: a round trip, and
-PostgreSQL's work, that cost as much as a page's read or a webhook's insert. ``checking_connection``
-runs such work first instead, and when it fails on a dead connection (a database restart, an idle
-timeout), replaces the connection and runs it again, once: for work that is safe to repeat.
+PostgreSQL's work, that cost as much as a page's read or a webhook's insert.
+``checking_connection`` runs such work first instead, and when it fails on a dead connection (a
+database restart, an idle timeout), replaces the connection and runs it again, once: for work
+that is safe to repeat.
 """
 
 from __future__ import annotations
