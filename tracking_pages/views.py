@@ -154,33 +154,17 @@ def _base_context(
     }
 
 
-_header_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
-
-
 def _headers(
     brand: Brand | None, lang: str, *, embed: bool, private: bool
 ) -> tuple[tuple[str, str], ...]:
-    # The same few sets again and again: built once per origins, language and kind. The key is
-    # what the policy is made of, so a brand with other origins never shares another's policy.
-    key = (
-        brand.image_origins if brand else None,
-        brand.allowed_origins if (brand and embed) else None,
-        lang,
-        embed,
-        private,
+    return (
+        # Built once per origins and kind (security.origins_policy).
+        ("Content-Security-Policy", content_security_policy(brand, embed=embed)),
+        ("Content-Language", lang),
+        ("Vary", "Accept-Language, Cookie"),
+        ("Cache-Control", "no-store" if private else "private, no-cache"),
+        ("X-Robots-Tag", "noindex, nofollow"),
     )
-    found = _header_sets.get(key)
-    if found is None:
-        if len(_header_sets) > 2000:
-            _header_sets.clear()
-        found = _header_sets[key] = (
-            ("Content-Security-Policy", content_security_policy(brand, embed=embed)),
-            ("Content-Language", lang),
-            ("Vary", "Accept-Language, Cookie"),
-            ("Cache-Control", "no-store" if private else "private, no-cache"),
-            ("X-Robots-Tag", "noindex, nofollow"),
-        )
-    return found
 
 
 def _finish(

@@ -30,7 +30,6 @@ def _pages_wired(settings):
     views.local_pages.clear()
     views._chromes.clear()
     views._progress_lines.clear()
-    views._header_sets.clear()
     # The push clock is process-wide: a test that starts more than PUSH_SECONDS after the last
     # push would see its first view pushed (and the buffer emptied) before it looks.
     pageviews._pending.clear()
