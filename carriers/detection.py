@@ -487,9 +487,15 @@ FORMATS: dict[str, tuple[Format, ...]] = {
 
 # Longer than any format (USPS 420 + ZIP+4 + 26-digit PIC is 38): anything past it is not a number.
 MAX_LENGTH = 40
-# Separators people type or paste between groups: whitespace, ASCII and Unicode dashes.
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
+# Separators people type or paste between groups: whitespace, ASCII and Unicode dashes, and
+# dots (Swiss Post prints its numbers as 99.60.123456.12345678).
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212.]+")
 _ALNUM = re.compile(r"[0-9A-Z]+")
+
+
+def compact(value: str) -> str:
+    """A tracking number as stored and searched: separators dropped, upper case (not validated)."""
+    return _SEPARATORS.sub("", value).upper()
 
 
 def normalize(value: object) -> str:

@@ -16,6 +16,7 @@ from datetime import date
 from django.db.models import QuerySet
 
 from carriers import registry
+from carriers.detection import compact
 from carriers.statuses import DEFAULT_SUBSTATUS, SUBSTATUSES
 from dashboard.models import ShipmentNote, WismoContact
 from notifications.models import Notification
@@ -45,8 +46,8 @@ class Hit:
 
 
 def normalize_number(term: str) -> str:
-    """A tracking number as stored: no spaces or dashes, upper case (as the importers keep it)."""
-    return "".join(term.split()).replace("-", "").upper()
+    """A tracking number as stored: no separators, upper case (as the importers keep it)."""
+    return compact(term)
 
 
 def order_number_forms(term: str) -> set[str]:

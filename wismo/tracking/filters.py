@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 
+from carriers.detection import compact
 from carriers.statuses import STATUS_LABELS, Status
 from wismo.tracking.models import Order, Shipment, ShopConnection
 
@@ -42,7 +43,7 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 def search_q(term: str) -> Q:
-    """Exact match on a tracking number (spaces and dashes ignored), order number or email.
+    """Exact match on a tracking number (separators ignored), order number or email.
 
     The orders are looked up first (order numbers by the (tenant, order_number) index; an email,
     only when the term has an "@", case-insensitively as the API always did) so that the
@@ -50,7 +51,7 @@ def search_q(term: str) -> Q:
     serves.
     """
     term = term.strip()
-    number = "".join(term.split()).replace("-", "").upper()
+    number = compact(term)
     orders = Q(order_number=term)
     if "@" in term:
         orders |= Q(customer_email__iexact=term)

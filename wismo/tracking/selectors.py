@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from carriers.detection import compact
 from tenants.scoping import active_tenant_ids
 from wismo.tracking.models import Order, Shipment, TrackingEvent
 
@@ -64,7 +65,7 @@ def shipment_list(
         qs = qs.filter(updated_at__gte=updated_since)
     if q:
         term = q.strip()
-        number = "".join(term.split()).replace("-", "").upper()
+        number = compact(term)
         qs = qs.filter(
             Q(tracking_number=number)
             | Q(order__order_number=term)

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from carriers import registry
+from carriers import detection, registry
 from carriers.base import CarrierEvent
 from tenants.models import Tenant
 from wismo.tracking.models import (
@@ -30,8 +30,8 @@ from wismo.tracking.signals import shipment_status_changed
 
 
 def normalize_tracking_number(value: str) -> str:
-    """Tracking numbers are compared without spaces or dashes and in upper case."""
-    return "".join(value.split()).replace("-", "").upper()
+    """Tracking numbers are compared without separators (spaces, dashes, dots) in upper case."""
+    return detection.compact(value)
 
 
 @dataclass(frozen=True, slots=True)
