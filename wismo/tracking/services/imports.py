@@ -101,6 +101,11 @@ def order_import(*, store: ShopConnection, dto: OrderDTO) -> ImportOutcome:
             placed_at=dto.placed_at,
         ),
     )
+    if dto.cancelled and order.cancelled_at is None:
+        # Whether the order is new (its orders/create never came) or known. Never undone here: a
+        # CSV or API import knows nothing of cancellations and must not revive one.
+        order.cancelled_at = timezone.now()
+        Order.objects.filter(pk=order.pk).update(cancelled_at=order.cancelled_at)
     existing = list(Shipment.objects.filter(order=order))
     for fulfillment in dto.fulfillments:
         mine = [s for s in existing if s.external_fulfillment_id == fulfillment.external_id]

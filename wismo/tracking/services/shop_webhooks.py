@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.db import connection
-from django.utils import timezone
 
 from tenants.models import Tenant
 from wismo.db import checking_connection
@@ -293,12 +292,7 @@ def shop_webhook_process(webhook: InboundWebhook) -> int:
         if webhook.source == "shop:shopify"
         else woocommerce.order_from_payload
     )
-    dto = parse(payload)
-    if dto.cancelled:
-        Order.objects.filter(
-            store=store, external_id=dto.external_id, cancelled_at__isnull=True
-        ).update(cancelled_at=timezone.now())
-    return order_import(store=store, dto=dto).shipments_created
+    return order_import(store=store, dto=parse(payload)).shipments_created
 
 
 def _privacy_process(webhook: InboundWebhook, request: shopify.PrivacyRequestDTO) -> None:
