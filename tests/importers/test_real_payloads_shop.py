@@ -315,17 +315,19 @@ def test_a_processing_guest_order_ships_to_its_shipping_address_in_its_language(
 
 
 @pytest.mark.parametrize(
-    ("name", "cancelled", "parcels"),
+    ("name", "cancelled", "draft", "parcels"),
     [
-        ("real_order_cancelled.json", True, 0),
-        ("real_order_refunded.json", True, 1),
-        ("real_order_checkout_draft.json", False, 0),
+        ("real_order_cancelled.json", True, False, 0),
+        ("real_order_refunded.json", True, False, 1),
+        ("real_order_checkout_draft.json", False, True, 0),
+        ("real_order_processing_guest.json", False, False, 0),
     ],
 )
-def test_order_statuses_read_as_documented(name, cancelled, parcels):
+def test_order_statuses_read_as_documented(name, cancelled, draft, parcels):
     order = woocommerce.order_from_payload(load(f"woocommerce/{name}"))
 
     assert order.cancelled is cancelled
+    assert order.draft is draft
     assert len(order.fulfillments) == parcels
 
 
@@ -472,7 +474,6 @@ def test_shopify_deliveries_of_real_shapes_are_accepted_and_imported(shop, tenan
         "real_order_completed_tracking.json",
         "real_order_processing_guest.json",
         "real_order_refunded.json",
-        "real_order_checkout_draft.json",
     ],
 )
 def test_woocommerce_deliveries_of_real_shapes_are_accepted_and_imported(name, tenant_a, enqueued):
@@ -505,6 +506,55 @@ def test_woocommerce_deliveries_of_real_shapes_are_accepted_and_imported(name, t
         order = Order.objects.get(store=woo, external_id=expected.external_id)
         assert order.order_number == expected.order_number
         assert order.customer_email == expected.customer_email
+
+
+@pytest.mark.django_db
+def test_a_checkout_draft_is_answered_but_imported_only_once_placed(tenant_a, enqueued):
+    """The block checkout sends order.updated for its drafts (abandoned carts, deleted after a
+    day): accepted, so that WooCommerce does not count failures, but no order until placed."""
+    from tenants.scoping import tenant_scope
+    from tests.factories import ShopConnectionFactory
+    from wismo.tracking.models import InboundWebhook, Order
+
+    with tenant_scope(tenant_a):
+        woo = ShopConnectionFactory(
+            tenant=tenant_a, platform="woocommerce", webhook_secret="woo-secret"
+        )
+    draft = load("woocommerce/real_order_checkout_draft.json")
+    placed = {**draft, "status": "processing"}
+    for n, payload in enumerate((draft, placed)):
+        body = json.dumps(payload).encode()
+        response = _post(
+            f"/hooks/woocommerce/{woo.pk}/",
+            body,
+            HTTP_X_WC_WEBHOOK_SIGNATURE=_sign(body, "woo-secret"),
+            HTTP_X_WC_WEBHOOK_TOPIC="order.updated",
+            HTTP_X_WC_WEBHOOK_DELIVERY_ID=f"draft-{n}",
+        )
+        assert response.status_code == 200, response.content
+        _drain(enqueued)
+        with tenant_scope(tenant_a):
+            assert InboundWebhook.objects.filter(state="processed").count() == n + 1
+            assert Order.objects.filter(store=woo).count() == n  # none for the draft
+
+
+@pytest.mark.django_db
+def test_a_synced_page_skips_drafts(tenant_a):
+    from tenants.scoping import tenant_scope
+    from tests.factories import ShopConnectionFactory
+    from wismo.tracking.models import Order
+    from wismo.tracking.services.imports import order_import, orders_import
+
+    names = ("real_order_completed_tracking.json", "real_order_checkout_draft.json")
+    dtos = [woocommerce.order_from_payload(load(f"woocommerce/{name}")) for name in names]
+    with tenant_scope(tenant_a):
+        woo = ShopConnectionFactory(tenant=tenant_a, platform="woocommerce")
+        outcomes = orders_import(store=woo, dtos=dtos)
+        assert [o.order_created for o in outcomes] == [True, False]
+        assert not order_import(store=woo, dto=dtos[1]).order_created
+        assert list(Order.objects.filter(store=woo).values_list("order_number", flat=True)) == [
+            "4821"
+        ]
 
 
 # -- what these payloads found beyond the parsers: dotted numbers, a first-seen cancellation --

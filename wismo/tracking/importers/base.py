@@ -58,6 +58,9 @@ class OrderDTO:
     cancelled: bool = False
     line_items: tuple[LineItemDTO, ...] = ()
     fulfillments: tuple[FulfillmentDTO, ...] = field(default_factory=tuple)
+    # An unfinished checkout the platform keeps as an order (WooCommerce's block checkout
+    # "checkout-draft"): not an order yet, so imports skip it until it is placed.
+    draft: bool = False
 
 
 @dataclass(slots=True)

@@ -63,6 +63,10 @@ from wismo.tracking.importers.base import (
 )
 
 CANCELLED_STATUSES = frozenset({"cancelled", "refunded", "failed", "trash"})
+# The block checkout saves the cart as a checkout-draft order as soon as the shopper reaches the
+# checkout, sends order.updated webhooks for it (woocommerce/woocommerce#66995) and deletes it
+# after a day when abandoned; "draft"/"auto-draft" are an admin's unsaved orders.
+DRAFT_STATUSES = frozenset({"checkout-draft", "draft", "auto-draft"})
 TRACKING_META_KEY = "_wc_shipment_tracking_items"
 # Order meta that may hold the customer's language, first found wins (see module docstring).
 LOCALE_META_KEYS = ("wpml_language", "_wpml_language", "locale")
@@ -231,6 +235,7 @@ def order_from_payload(payload: dict) -> OrderDTO:
         placed_at=_gmt(payload.get("date_created_gmt")),
         updated_at=_gmt(payload.get("date_modified_gmt")),
         cancelled=_text(payload.get("status")).lower() in CANCELLED_STATUSES,
+        draft=_text(payload.get("status")).lower() in DRAFT_STATUSES,
         line_items=tuple(
             _line_item(item)
             for item in (items if isinstance(items, list) else ())

@@ -73,8 +73,11 @@ def _stop(shipments: list[Shipment]) -> int:
 
 @transaction.atomic
 def order_import(*, store: ShopConnection, dto: OrderDTO) -> ImportOutcome:
-    """Create or update one order and its parcels from a platform's order (see module docstring)."""
+    """Create or update one order and its parcels from a platform's order (see module docstring).
+    A draft (an unfinished checkout) is not imported: it comes again once it is placed."""
     outcome = ImportOutcome()
+    if dto.draft:
+        return outcome
     tenant = store.tenant
     order, outcome.order_created = order_upsert(
         tenant=tenant,
@@ -224,6 +227,10 @@ def orders_import(*, store: ShopConnection, dtos: list[OrderDTO]) -> list[Import
     latest: dict[str, OrderDTO] = {}
     for dto in dtos:  # a page may list an order twice: the later copy is the newer one
         latest[dto.external_id] = dto
+    outcomes: dict[str, ImportOutcome] = {}
+    for external_id in [key for key, dto in latest.items() if dto.draft]:
+        del latest[external_id]  # an unfinished checkout: not an order yet (see order_import)
+        outcomes[external_id] = ImportOutcome()
     tenant = store.tenant
     existing = {
         o.external_id: o
@@ -234,7 +241,6 @@ def orders_import(*, store: ShopConnection, dtos: list[OrderDTO]) -> list[Import
         tenant=tenant, order_id__in=[o.pk for o in existing.values()]
     ).values_list("order_id", "tracking_number"):
         numbers.setdefault(order_id, set()).add(number)
-    outcomes: dict[str, ImportOutcome] = {}
     fresh: list[OrderDTO] = []
     slow: list[OrderDTO] = []
     for external_id, dto in latest.items():
