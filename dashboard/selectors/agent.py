@@ -45,11 +45,6 @@ class Hit:
     summary: dict = field(default_factory=dict)
 
 
-def normalize_number(term: str) -> str:
-    """A tracking number as stored: no separators, upper case (as the importers keep it)."""
-    return compact(term)
-
-
 def order_number_forms(term: str) -> set[str]:
     """An order number as typed, without its "#", and in upper case: exact, indexed lookups."""
     bare = term.lstrip("#").strip()
@@ -86,7 +81,7 @@ def search(*, q: str, limit: int = MAX_RESULTS) -> list[Hit]:
     def full() -> bool:
         return len(hits) >= limit
 
-    number = normalize_number(term)
+    number = compact(term)  # as the importers store it
     for shipment in (
         _shipments()
         .filter(tracking_number__in={term, number})
