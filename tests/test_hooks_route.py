@@ -1,0 +1,147 @@
+"""Webhooks (/hooks/) are answered without the browser middleware, and lose nothing by it."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tenants.models import Tenant
+from tenants.scoping import all_tenants
+from tests.dashboard.conftest import member
+from tests.test_shop_webhooks import body_of, sign
+from tracking_pages import selectors as page_selectors
+from wismo.tracking.models import InboundWebhook
+
+pytestmark = pytest.mark.django_db
+
+BODY = "shopify/order_two_fulfillments.json"
+
+
+def hook_headers(body: bytes, webhook_id: str = "wh-route-1") -> dict[str, str]:
+    return {
+        "HTTP_X_SHOPIFY_HMAC_SHA256": sign(body, "shpss_secret"),
+        "HTTP_X_SHOPIFY_TOPIC": "orders/create",
+        "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id,
+    }
+
+
+def test_a_delivery_is_answered_sized_with_its_request_id_and_no_cookie(shop, enqueued):
+    body = body_of(BODY)
+    response = Client().post(
+        f"/hooks/shopify/{shop.pk}/",
+        body,
+        content_type="application/json",
+        HTTP_X_REQUEST_ID="platform-42",
+        **hook_headers(body),
+    )
+
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert response["Content-Length"] == str(len(response.content))
+    assert response["X-Request-ID"] == "platform-42"  # RequestIdMiddleware still runs
+    assert response["X-Content-Type-Options"] == "nosniff"  # and SecurityMiddleware
+    assert not response.cookies
+    assert "Cookie" not in response.get("Vary", "")
+
+
+def test_a_session_cookie_on_a_delivery_is_never_read(shop, tenant_a, enqueued):
+    """A shop admin's browser session must not cost a webhook a session, user and membership
+    lookup: the request never reaches the session, auth or tenant-scope middleware."""
+    client = Client()
+    client.force_login(member(tenant_a, "owner"))
+    body = body_of(BODY)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/hooks/shopify/{shop.pk}/",
+            body,
+            content_type="application/json",
+            **hook_headers(body),
+        )
+
+    assert response.status_code == 200
+    touched = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "django_session" not in touched
+    assert "auth_user" not in touched
+    assert "tenants_membership" not in touched
+    # The rest of the site still runs through the whole stack: the session is read there.
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/dashboard/")
+    assert "django_session" in " ".join(q["sql"] for q in queries.captured_queries)
+
+
+def test_a_host_not_in_allowed_hosts_is_400_and_stores_nothing(shop, enqueued, settings):
+    settings.ALLOWED_HOSTS = ["wismo.example"]
+    body = body_of(BODY)
+    response = Client().post(
+        f"/hooks/shopify/{shop.pk}/",
+        body,
+        content_type="application/json",
+        HTTP_HOST="evil.example",
+        **hook_headers(body),
+    )
+
+    assert response.status_code == 400
+    with all_tenants():
+        assert not InboundWebhook.objects.exists()
+    assert enqueued == []
+
+
+def test_a_tenants_custom_domain_still_serves_no_webhooks(shop, tenant_a, enqueued, settings):
+    Tenant.objects.filter(pk=tenant_a.pk).update(custom_domain="track.alpha.example")
+    page_selectors.forget_tenants()
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "track.alpha.example"]
+    body = body_of(BODY)
+
+    response = Client().post(
+        f"/hooks/shopify/{shop.pk}/",
+        body,
+        content_type="application/json",
+        HTTP_HOST="track.alpha.example",
+        **hook_headers(body),
+    )
+
+    assert response.status_code == 404
+    assert enqueued == []
+
+
+def test_unknown_hooks_and_wrong_methods_answer_4xx(shop):
+    client = Client()
+
+    assert (
+        client.post("/hooks/nothing-here/", b"{}", content_type="application/json").status_code
+        == 404
+    )
+    assert client.get(f"/hooks/shopify/{shop.pk}/").status_code == 405
+    missing = client.post("/hooks/shopify/999999/", b"{}", content_type="application/json")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_failing_view_is_a_500_answer_not_a_crash(shop, monkeypatch):
+    from wismo.api import hooks
+
+    def boom(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(hooks, "shop_webhook_receive", boom)
+    body = body_of(BODY)
+
+    response = Client(raise_request_exception=False).post(
+        f"/hooks/shopify/{shop.pk}/", body, content_type="application/json", **hook_headers(body)
+    )
+
+    assert response.status_code == 500
+    assert response["X-Request-ID"]
+    assert "the database went away" not in response.content.decode()
+
+
+def test_plain_http_is_redirected_to_https_as_before(shop, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    body = body_of(BODY)
+
+    response = Client().post(
+        f"/hooks/shopify/{shop.pk}/", body, content_type="application/json", **hook_headers(body)
+    )
+
+    assert response.status_code == 301 and response["Location"].startswith("https://")
