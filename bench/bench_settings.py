@@ -1,7 +1,8 @@
 """Settings of the web server bench/webhooks.py starts: wismo's, with a URLconf adding one view.
 
-Everything else (middleware, database, broker, security) is exactly wismo.settings, so the trivial
-view and the webhook endpoint run through the same stack. gunicorn finds this module and
+Everything else (middleware, database, broker, security) is exactly wismo.settings: the trivial
+view runs the whole stack, the webhook endpoint its hooks lane (wismo/lanes.py), as in
+production. gunicorn finds this module and
 ``bench_urls`` with ``bench/`` on ``PYTHONPATH``.
 """
 

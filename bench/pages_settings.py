@@ -1,8 +1,8 @@
 """Settings of the server bench/tracking_page.py starts: wismo's, with its own URLconf.
 
 Everything else (middleware, database, cache, security) is wismo.settings, plus the tracking
-pages' custom-domain middleware when wismo.settings does not list it yet, so the "hello" view and
-the tracking page run through the same stack. gunicorn finds this module and ``pages_urls`` with
+pages' custom-domain middleware when wismo.settings does not list it yet. The "hello" view runs
+the whole stack; the tracking page takes the pages lane (wismo/lanes.py), as in production. gunicorn finds this module and ``pages_urls`` with
 ``bench/`` on ``PYTHONPATH``.
 """
 

@@ -5,7 +5,9 @@ as the cache) serves three things through ``bench/pages_settings.py``, whose URL
 plus a trivial view:
 
 - **hello**: ``GET /bench/pages-hello/`` answers "hello". The baseline: what any Django request
-  costs on this server and configuration.
+  costs on this server and configuration (it runs the whole ``MIDDLEWARE``, as every view of the
+  dashboard, admin and API does; the pages below take the pages lane of ``wismo/lanes.py``,
+  which skips the dashboard's user, tenant scope, messages, htmx and audit middleware).
 - **cached**: ``GET /t/<slug>/<token>/`` of one parcel, again and again: after the first request
   every answer is a cache hit (one indexed query for the page's version, then the cache).
 - **uncached**: ``GET /t/<slug>/<token>/`` of parcels never asked for before in this run (each

@@ -5,13 +5,16 @@ as the Celery broker) serves both endpoints, through ``bench/bench_settings.py``
 is wismo's plus a trivial view:
 
 - **hello**: ``POST /bench/hello/``, csrf-exempt like the receiver, reads the body, answers "ok".
-  The baseline: what any Django request costs on this server and configuration.
+  The baseline: what any Django request costs on this server and configuration (it runs the
+  whole ``MIDDLEWARE``, as every view of the dashboard, admin and API does).
 - **webhooks**: ``POST /hooks/shopify/<store id>/`` with ``fulfillments/create`` deliveries: the
   body of tests/fixtures/shops/shopify/fulfillment_update.json with a unique fulfillment id (same
   size), signed with the store's secret (``X-Shopify-Hmac-Sha256``), a unique
   ``X-Shopify-Webhook-Id``. Each one is verified, checked, stored in the inbox
   (``InboundWebhook``) and its processing really nudged: a drain task enqueued on Redis (db 15)
-  unless one is already on its way for the tenant (``inbox_nudge``).
+  unless one is already on its way for the tenant (``inbox_nudge``). Like every ``/hooks/``
+  path, it takes the hooks lane (``wismo/lanes.py``): none of the session, CSRF, auth and
+  dashboard middleware that the trivial view runs through.
 
 The load generator is ``--clients`` processes holding ``--concurrency`` connections in all, each
 sending requests back to back (raw HTTP/1.1 over a socket: far cheaper than the server's side of

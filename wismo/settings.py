@@ -146,8 +146,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A tenant's own domain serves its tracking pages at / and /<token>/.
     "tracking_pages.middleware.CustomDomainMiddleware",
-    # Webhooks (/hooks/) are answered here, without the browser middleware below.
-    "wismo.hooks_route.HooksMiddleware",
+    # Webhooks and shopper pages go on without the dashboard's middleware (wismo/lanes.py).
+    "wismo.lanes.LanesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

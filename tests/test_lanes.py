@@ -1,4 +1,4 @@
-"""Webhooks (/hooks/) are answered without the browser middleware, and lose nothing by it."""
+"""Webhooks (/hooks/) skip the browser middleware (wismo/lanes.py), and lose nothing by it."""
 
 from __future__ import annotations
 
