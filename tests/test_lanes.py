@@ -19,23 +19,22 @@ pytestmark = pytest.mark.django_db
 BODY = "shopify/order_two_fulfillments.json"
 
 
-def hook_headers(body: bytes, webhook_id: str = "wh-route-1") -> dict[str, str]:
-    return {
-        "HTTP_X_SHOPIFY_HMAC_SHA256": sign(body, "shpss_secret"),
-        "HTTP_X_SHOPIFY_TOPIC": "orders/create",
-        "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id,
-    }
-
-
-def test_a_delivery_is_answered_sized_with_its_request_id_and_no_cookie(shop, enqueued):
+def deliver(shop, client: Client | None = None, **extra):
+    """POST a signed Shopify order delivery to ``shop``'s hook (``extra``: more headers)."""
     body = body_of(BODY)
-    response = Client().post(
+    return (client or Client()).post(
         f"/hooks/shopify/{shop.pk}/",
         body,
         content_type="application/json",
-        HTTP_X_REQUEST_ID="platform-42",
-        **hook_headers(body),
+        HTTP_X_SHOPIFY_HMAC_SHA256=sign(body, "shpss_secret"),
+        HTTP_X_SHOPIFY_TOPIC="orders/create",
+        HTTP_X_SHOPIFY_WEBHOOK_ID="wh-route-1",
+        **extra,
     )
+
+
+def test_a_delivery_is_answered_sized_with_its_request_id_and_no_cookie(shop, enqueued):
+    response = deliver(shop, HTTP_X_REQUEST_ID="platform-42")
 
     assert response.status_code == 200 and response.json()["status"] == "accepted"
     assert response["Content-Length"] == str(len(response.content))
@@ -50,15 +49,9 @@ def test_a_session_cookie_on_a_delivery_is_never_read(shop, tenant_a, enqueued):
     lookup: the request never reaches the session, auth or tenant-scope middleware."""
     client = Client()
     client.force_login(member(tenant_a, "owner"))
-    body = body_of(BODY)
 
     with CaptureQueriesContext(connection) as queries:
-        response = client.post(
-            f"/hooks/shopify/{shop.pk}/",
-            body,
-            content_type="application/json",
-            **hook_headers(body),
-        )
+        response = deliver(shop, client)
 
     assert response.status_code == 200
     touched = " ".join(q["sql"] for q in queries.captured_queries)
@@ -73,14 +66,7 @@ def test_a_session_cookie_on_a_delivery_is_never_read(shop, tenant_a, enqueued):
 
 def test_a_host_not_in_allowed_hosts_is_400_and_stores_nothing(shop, enqueued, settings):
     settings.ALLOWED_HOSTS = ["wismo.example"]
-    body = body_of(BODY)
-    response = Client().post(
-        f"/hooks/shopify/{shop.pk}/",
-        body,
-        content_type="application/json",
-        HTTP_HOST="evil.example",
-        **hook_headers(body),
-    )
+    response = deliver(shop, HTTP_HOST="evil.example")
 
     assert response.status_code == 400
     with all_tenants():
@@ -92,15 +78,8 @@ def test_a_tenants_custom_domain_still_serves_no_webhooks(shop, tenant_a, enqueu
     Tenant.objects.filter(pk=tenant_a.pk).update(custom_domain="track.alpha.example")
     page_selectors.forget_tenants()
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "track.alpha.example"]
-    body = body_of(BODY)
 
-    response = Client().post(
-        f"/hooks/shopify/{shop.pk}/",
-        body,
-        content_type="application/json",
-        HTTP_HOST="track.alpha.example",
-        **hook_headers(body),
-    )
+    response = deliver(shop, HTTP_HOST="track.alpha.example")
 
     assert response.status_code == 404
     assert enqueued == []
@@ -125,11 +104,8 @@ def test_a_failing_view_is_a_500_answer_not_a_crash(shop, monkeypatch):
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(hooks, "shop_webhook_receive", boom)
-    body = body_of(BODY)
 
-    response = Client(raise_request_exception=False).post(
-        f"/hooks/shopify/{shop.pk}/", body, content_type="application/json", **hook_headers(body)
-    )
+    response = deliver(shop, Client(raise_request_exception=False))
 
     assert response.status_code == 500
     assert response["X-Request-ID"]
@@ -138,10 +114,7 @@ def test_a_failing_view_is_a_500_answer_not_a_crash(shop, monkeypatch):
 
 def test_plain_http_is_redirected_to_https_as_before(shop, settings):
     settings.SECURE_SSL_REDIRECT = True
-    body = body_of(BODY)
 
-    response = Client().post(
-        f"/hooks/shopify/{shop.pk}/", body, content_type="application/json", **hook_headers(body)
-    )
+    response = deliver(shop)
 
     assert response.status_code == 301 and response["Location"].startswith("https://")
