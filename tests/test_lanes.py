@@ -118,3 +118,45 @@ def test_plain_http_is_redirected_to_https_as_before(shop, settings):
     response = deliver(shop)
 
     assert response.status_code == 301 and response["Location"].startswith("https://")
+
+
+def test_an_email_providers_webhook_is_served_in_the_lane_with_its_basic_auth(settings):
+    """anymail's views authenticate by HTTP basic auth in the request, not by the session."""
+    import base64
+
+    from anymail.signals import tracking
+
+    settings.ROOT_URLCONF = "tests.email_hooks_urls"
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "hook:s3cret"}
+    seen = []
+
+    def record(sender, event, esp_name, **kwargs):
+        seen.append((esp_name, event.event_type, event.recipient))
+
+    tracking.connect(record, dispatch_uid="test-lanes-email")
+    bounce = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Email": "ada@example.com",
+        "BouncedAt": "2026-12-07T10:00:00Z",
+    }
+    try:
+
+        def post(secret: str):
+            auth = base64.b64encode(secret.encode()).decode()
+            return Client(raise_request_exception=False).post(
+                "/hooks/email/postmark/tracking/",
+                bounce,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Basic {auth}",
+            )
+
+        refused = post("hook:wrong")
+        accepted = post("hook:s3cret")
+    finally:
+        tracking.disconnect(dispatch_uid="test-lanes-email")
+
+    assert refused.status_code == 400
+    assert accepted.status_code == 200
+    assert seen == [("Postmark", "bounced", "ada@example.com")]
