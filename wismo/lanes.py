@@ -90,10 +90,9 @@ class LanesMiddleware:
         self.pages = _Lane([m for m in after if m not in SKIPPED["pages"]])
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if getattr(request, "urlconf", None) == DOMAIN_URLCONF:  # a tenant's own domain
-            return self.pages.respond(request)
         path = request.path_info
-        if path.startswith(PAGES):
+        # A tenant's own domain serves nothing but pages.
+        if path.startswith(PAGES) or getattr(request, "urlconf", None) == DOMAIN_URLCONF:
             return self.pages.respond(request)
         if not path.startswith(HOOKS):
             return self.get_response(request)
