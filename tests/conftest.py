@@ -96,6 +96,7 @@ def _isolated_shared_state(settings):
     reset_local_state()
     # The shopper pages keep per-process maps (tenant slugs, brands, rendered pages): a test's
     # rolled-back tenant must not be found by the next test under the same slug.
+    from tracking_pages import pagecache
     from tracking_pages import selectors as page_selectors
     from tracking_pages import views as page_views
 
@@ -103,6 +104,7 @@ def _isolated_shared_state(settings):
     page_views._brands.clear()
     page_views._brand_of.clear()
     page_views.local_pages.clear()
+    pagecache.clear()
     yield
 
 

@@ -37,7 +37,6 @@ class RefusingMail:
 
 @pytest.fixture
 def redis_down(settings, monkeypatch):
-    from tracking_pages import pagecache
     from wismo.tracking.services import throttle
 
     settings.REDIS_URL = DEAD
@@ -48,7 +47,6 @@ def redis_down(settings, monkeypatch):
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
     }
-    monkeypatch.setattr(pagecache, "_clients", {})
     if hasattr(throttle, "_clients"):
         monkeypatch.setattr(throttle, "_clients", {})
 

@@ -295,7 +295,8 @@ def _erase(order_pks: list[int], email: str) -> int:
         .exclude(message="", reply="")
         .update(message="", reply="")
     )
-    # A proven shopper's page shows their name and address: its cached renderings go too.
+    # A proven shopper's page shows their name and address: this process's renderings of it go
+    # too (other processes' are never served again: the erasure changes the order's version).
     shipments = list(Shipment.objects.filter(order_id__in=order_pks).values_list("pk", flat=True))
     pagecache.forget_pages(orders=order_pks, shipments=shipments)
     return erased

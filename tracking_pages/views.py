@@ -9,16 +9,17 @@ A tracking page (``page``) goes through two caches:
 1. **This process** (``LocalPages``): the response of an anonymous shopper for a few seconds
    (``WISMO_PAGE_LOCAL_SECONDS``, default 5), keyed by tenant, address, token, ``?lang=`` and
    Accept-Language. A hit costs no I/O at all; a page is at most that many seconds behind.
-2. **The shared cache** (Redis in production): the rendered HTML keyed by the page's version (a
-   hash of everything it shows, see ``selectors.page_load``), language, proof state, branding
-   version, address and minute (its "checked 8 minutes ago" stays honest). Data or branding that
-   changes gives a new key: nothing is ever invalidated by hand.
+2. **Renderings, by version** (``pagecache``, also in this process): the page's HTML keyed by
+   its version (a hash of everything it shows, see ``selectors.page_load``), language, proof
+   state, branding version, address and minute (its "checked 8 minutes ago" stays honest). Data
+   or branding that changes gives a new key: nothing is ever invalidated by hand. The page is
+   always loaded first, so a rendering is never staler than the database.
 
 On a miss of both the page is loaded (one prepared statement for a parcel), rendered with Jinja2
 (its chrome and tail once per brand and language, each progress line once per language and
 steps) and stored.
-Pages of a proven shopper are never kept in this process and carry CSRF-protected forms: their
-cached HTML holds a marker that each response replaces with the shopper's own token.
+A proven shopper's response is never kept by ``LocalPages``, and carries CSRF-protected forms:
+its rendering holds a marker that each response replaces with the shopper's own token.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ LOCAL_SECONDS = 5.0
 LOCAL_ENTRIES = 1000
 REPORT_KINDS = [k.value for k in ProblemReport.Kind]
 CSRF_MARK = "csrf-" + hashlib.blake2b(settings.SECRET_KEY.encode(), digest_size=9).hexdigest()
+_CSRF_MARK_BYTES = CSRF_MARK.encode()
 _brands: dict[tuple, Brand] = {}
 _brand_of: dict[int, tuple[PageTenant, Brand]] = {}
 
@@ -414,10 +416,9 @@ def _page(
             f"{lang}:{'p' + suppression if verified else 'a'}:{brand.version}:{tenant.timezone}:"
             f"{site.base}:{int(embed)}:{int(time.time() // 60)}"
         )
-        html = pagecache.get(key)
-        body = None
-        if html is None:
-            html = _render_page(
+        body = pagecache.get(key)
+        if body is None:
+            body = _render_page(
                 site=site,
                 tenant=tenant,
                 data=data,
@@ -426,15 +427,13 @@ def _page(
                 verified=verified,
                 embed=embed,
                 suppression=suppression,
-            )
-            body = html.encode()  # once, for the shared cache and this response
-            pagecache.put(key, body, int(_setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS)))
+            ).encode()
+            pagecache.put(key, body, _setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS))
     if verified:
-        html = html.replace(CSRF_MARK, get_token(request))
-        body = None
+        body = body.replace(_CSRF_MARK_BYTES, get_token(request).encode())
     entry = _Local(
         expires=time.monotonic() + float(_setting("WISMO_PAGE_LOCAL_SECONDS", LOCAL_SECONDS)),
-        body=html.encode() if body is None else body,
+        body=body,
         headers=_headers(brand, lang, embed=embed, private=verified),
         tenant_id=site.tenant_id,
         kind=data.ref.kind,

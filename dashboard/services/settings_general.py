@@ -4,8 +4,8 @@ shopper pages; its notification policy; its email templates as the dashboard edi
 Validation is the owners' of each rule: branding values go through ``tracking_pages.branding``
 (what it accepts is what the pages print), the notification policy through the API's
 ``PolicySerializer``, templates through ``notifications.services.templates``. A save that
-changes what a page shows forgets this process's tenant maps; the shared page cache needs
-nothing, its keys carry the branding's version.
+changes what a page shows forgets this process's tenant maps; the page renderings need
+nothing, their keys carry the branding's version.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _HOSTNAME = re.compile(rf"(?=.{{4,253}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,63}}"
 def _pages_forget() -> None:
     # This process's memory of tenants (TENANT_TTL) and of anonymous page responses (a few
     # seconds): dropped so the next page shows the change. Other processes catch up within
-    # seconds; the shared page cache needs nothing (its keys carry the branding version).
+    # seconds; the renderings by version need nothing (their keys carry the branding version).
     tp_selectors.forget_tenants()
     tp_views.local_pages.clear()
 

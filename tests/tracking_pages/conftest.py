@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, ShipmentFactory, ev
-from tracking_pages import pageviews, selectors, views
+from tracking_pages import pagecache, pageviews, selectors, views
 from wismo.tracking.services.timeline import record_events
 
 
@@ -28,6 +28,7 @@ def _pages_wired(settings):
     views._brands.clear()
     views._brand_of.clear()
     views.local_pages.clear()
+    pagecache.clear()
     views._chromes.clear()
     views._progress_lines.clear()
     # The push clock is process-wide: a test that starts more than PUSH_SECONDS after the last

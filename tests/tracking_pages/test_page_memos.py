@@ -1,19 +1,17 @@
 """What the uncached page keeps in the process between renders stays right: the progress line
 (once per language and steps), the chrome with the page's tail (once per brand, language and
-whether the promotion shows), the response headers (once per policy's origins) and the page
-cache's own framing of Redis commands."""
+whether the promotion shows) and the response headers (once per policy's origins)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from redis.connection import Connection
 
 from tenants.models import Tenant
 from tests.factories import ev
 from tests.tracking_pages.conftest import IN_TRANSIT, make_order, make_shipment, page_url
-from tracking_pages import pagecache, selectors, views
+from tracking_pages import selectors, views
 
 pytestmark = pytest.mark.django_db
 
@@ -145,31 +143,3 @@ def test_each_tenant_frames_its_widget_for_its_own_sites_only(
     assert b["Content-Security-Policy"].endswith("frame-ancestors 'self' https://www.bravo.example")
     assert a_full["Content-Security-Policy"].endswith("frame-ancestors 'none'")
     assert a["Content-Language"] == b["Content-Language"] == "en"
-
-
-@pytest.mark.parametrize(
-    "parts",
-    [
-        ("GET", "wismo:tp:page:shipment:1:abc"),
-        ("SET", "k", "<p>page · €</p>\r\n$3\r\n", "EX", "120"),
-        ("SET", "", "", "EX", "0"),
-    ],
-)
-def test_commands_reach_redis_framed_as_redis_py_frames_them(parts):
-    ours = pagecache._command(*(p.encode() for p in parts))
-
-    assert ours == b"".join(Connection().pack_command(*parts))
-
-
-@pytest.mark.parametrize("redis", [True, False], ids=["redis", "django-cache"])
-def test_a_page_stored_as_its_bytes_reads_back_as_its_text(redis, settings):
-    if redis and not settings.REDIS_URL:
-        pytest.skip("the page cache on Redis")
-    if not redis:
-        settings.REDIS_URL = ""
-    key = f"{settings.WISMO_REDIS_PREFIX}:tp:page:test:bytes-{redis}"
-    html = "<p>Città · 東京 & more</p>" * 50
-
-    pagecache.put(key, html.encode(), 60)
-
-    assert pagecache.get(key) == html

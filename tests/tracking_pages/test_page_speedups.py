@@ -1,19 +1,17 @@
 """The uncached page's cheaper paths keep their behaviour: the page read stands in for Django's
-connection health check (and still survives a dead connection), parcels and timelines come back
-from one union statement in the right order, and the page cache talks to Redis over its own
-per-thread connection with writes that do not wait for a reply."""
+connection health check (and still survives a dead connection), and parcels and timelines come
+back from one union statement in the right order."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from tenants.scoping import tenant_scope
 from tests.factories import ev
-from tracking_pages import pagecache, selectors
+from tracking_pages import selectors
 from wismo.tracking.models import Shipment
 
 from .conftest import make_shipment
@@ -111,79 +109,3 @@ def test_a_parcel_without_events_loads_alone(tenant_a, order_a):
     assert [s.pk for s in data.shipments] == [bare.pk]
     assert data.events == {bare.pk: []}
     assert data.order.pk == order_a.pk
-
-
-# --- the page cache's own Redis connection --------------------------------------------------
-
-needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache on Redis")
-
-
-@pytest.fixture
-def fresh_line():
-    pagecache._line.client = None
-    yield pagecache._line
-    if pagecache._line.conn is not None:
-        pagecache._line.conn.disconnect()
-    pagecache._line.client = None
-
-
-def _key(name: str) -> str:
-    return f"{settings.WISMO_REDIS_PREFIX}:tp:page:test:{name}"
-
-
-@needs_redis
-def test_a_page_written_without_waiting_is_read_back_by_another_connection(fresh_line):
-    html = "<p>Città · 東京 & more</p>" * 500
-    pagecache.put(_key("a"), html, 60)
-
-    assert fresh_line.skip_replies is True
-    assert pagecache.get(_key("a")) == html
-    other = pagecache._redis()  # the pooled client: another process would read this way
-    assert other.get(_key("a")).decode() == html
-    assert 0 < other.ttl(_key("a")) <= 60
-    assert pagecache.get(_key("missing")) is None
-
-
-@needs_redis
-@pytest.mark.parametrize(
-    "skip",
-    [
-        # A server without CLIENT REPLY answers with an error...
-        b"*3\r\n$6\r\nCLIENT\r\n$6\r\nNOSUCH\r\n$4\r\nSKIP\r\n",
-        # ...a proxy that does not pass it on may just say OK.
-        b"*2\r\n$4\r\nECHO\r\n$2\r\nOK\r\n",
-    ],
-    ids=["refused", "ignored"],
-)
-def test_a_server_that_does_not_skip_replies_gets_writes_that_wait(fresh_line, monkeypatch, skip):
-    # Its replies must then be read, or a later GET would take a write's "OK" for a page.
-    monkeypatch.setattr(pagecache, "_SKIP", skip)
-    pagecache.put(_key("b1"), "one", 60)
-    pagecache.put(_key("b2"), "two", 60)
-
-    assert fresh_line.skip_replies is False
-    assert pagecache.get(_key("missing")) is None
-    assert pagecache.get(_key("b1")) == "one"
-    assert pagecache.get(_key("b2")) == "two"
-
-
-@needs_redis
-def test_a_dropped_connection_costs_one_miss_then_reconnects(fresh_line):
-    pagecache.put(_key("c"), "page", 60)
-    conn = fresh_line.conn
-    conn.send_command("CLIENT", "ID")
-    own_id = conn.read_response()
-    pagecache._redis().client_kill_filter(_id=own_id)
-
-    assert pagecache.get(_key("c")) is None  # the server closed it: a miss, not an error
-    assert pagecache.get(_key("c")) == "page"
-
-
-@needs_redis
-def test_a_forked_worker_opens_its_own_connection(fresh_line, monkeypatch):
-    pagecache.put(_key("d"), "page", 60)
-    parents = fresh_line.conn
-    monkeypatch.setattr(pagecache.os, "getpid", lambda: -1)
-
-    assert pagecache.get(_key("d")) == "page"
-    assert fresh_line.conn is not parents
