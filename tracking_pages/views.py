@@ -428,7 +428,9 @@ def _page(
                 embed=embed,
                 suppression=suppression,
             ).encode()
-            pagecache.put(key, body, _setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS))
+            pagecache.put(
+                key, body, float(_setting("WISMO_PAGE_CACHE_SECONDS", PAGE_CACHE_SECONDS))
+            )
     if verified:
         body = body.replace(_CSRF_MARK_BYTES, get_token(request).encode())
     entry = _Local(
