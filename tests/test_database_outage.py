@@ -12,7 +12,7 @@ from django.test import Client
 
 from tenants.scoping import tenant_scope
 from tests.factories import ShipmentFactory
-from tests.test_shop_webhooks import body_of, sign
+from tests.test_shop_webhooks import body_of, shopify_post
 
 pytestmark = pytest.mark.django_db
 
@@ -54,14 +54,11 @@ def test_a_webhook_answers_503_so_the_platform_redelivers(shop, monkeypatch):
     from wismo.tracking.services import shop_webhooks
 
     monkeypatch.setattr(shop_webhooks, "inbox_store", fail(GONE))
-    body = body_of("shopify/order_two_fulfillments.json")
-    response = Client(raise_request_exception=False).post(
-        f"/hooks/shopify/{shop.pk}/",
-        body,
-        content_type="application/json",
-        HTTP_X_SHOPIFY_HMAC_SHA256=sign(body, "shpss_secret"),
-        HTTP_X_SHOPIFY_TOPIC="orders/create",
-        HTTP_X_SHOPIFY_WEBHOOK_ID="wh-db-down",
+    response = shopify_post(
+        shop,
+        body_of("shopify/order_two_fulfillments.json"),
+        webhook_id="wh-db-down",
+        client=Client(raise_request_exception=False),
     )
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"

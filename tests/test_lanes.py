@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants.models import Tenant
 from tenants.scoping import all_tenants
 from tests.dashboard.conftest import member
-from tests.test_shop_webhooks import body_of, sign
+from tests.test_shop_webhooks import body_of, shopify_post
 from tracking_pages import selectors as page_selectors
 from wismo.tracking.models import InboundWebhook
 
@@ -21,16 +21,7 @@ BODY = "shopify/order_two_fulfillments.json"
 
 def deliver(shop, client: Client | None = None, **extra):
     """POST a signed Shopify order delivery to ``shop``'s hook (``extra``: more headers)."""
-    body = body_of(BODY)
-    return (client or Client()).post(
-        f"/hooks/shopify/{shop.pk}/",
-        body,
-        content_type="application/json",
-        HTTP_X_SHOPIFY_HMAC_SHA256=sign(body, "shpss_secret"),
-        HTTP_X_SHOPIFY_TOPIC="orders/create",
-        HTTP_X_SHOPIFY_WEBHOOK_ID="wh-route-1",
-        **extra,
-    )
+    return shopify_post(shop, body_of(BODY), webhook_id="wh-route-1", client=client, **extra)
 
 
 def test_a_delivery_is_answered_sized_with_its_request_id_and_no_cookie(shop, enqueued):

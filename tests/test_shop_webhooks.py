@@ -35,18 +35,29 @@ def woo(tenant_a):
         )
 
 
-def post(url: str, body: bytes, **headers):
+def post(url: str, body: bytes, client: Client | None = None, **headers):
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return Client().post(url, body, content_type="application/json", **headers)
+        return (client or Client()).post(url, body, content_type="application/json", **headers)
 
 
-def shopify_post(shop, body, topic="orders/create", webhook_id="wh-1", secret="shpss_secret"):
+def shopify_post(
+    shop,
+    body,
+    topic="orders/create",
+    webhook_id="wh-1",
+    secret="shpss_secret",
+    client: Client | None = None,
+    **extra,
+):
+    """POST a delivery to ``shop``'s hook signed as Shopify signs it (``extra``: more headers)."""
     return post(
         f"/hooks/shopify/{shop.pk}/",
         body,
+        client,
         HTTP_X_SHOPIFY_HMAC_SHA256=sign(body, secret),
         HTTP_X_SHOPIFY_TOPIC=topic,
         HTTP_X_SHOPIFY_WEBHOOK_ID=webhook_id,
+        **extra,
     )
 
 
