@@ -2,7 +2,11 @@
 
 The view is what a Django endpoint cannot do less than: csrf-exempt and POST-only like the
 webhook receiver, it reads the request body (so both receive the same bytes) and answers "ok".
+``GET /bench/worker/`` answers the process id of the worker holding the connection: the load
+generator places its connections evenly over the workers with it, before a round's clock starts.
 """
+
+import os
 
 from django.http import HttpResponse
 from django.urls import path
@@ -20,4 +24,12 @@ def hello(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
-urlpatterns = [path("bench/hello/", hello, name="bench-hello"), *wismo_urlpatterns]
+def worker(request):
+    return HttpResponse(str(os.getpid()), content_type="text/plain")
+
+
+urlpatterns = [
+    path("bench/hello/", hello, name="bench-hello"),
+    path("bench/worker/", worker, name="bench-worker"),
+    *wismo_urlpatterns,
+]

@@ -18,7 +18,10 @@ is wismo's plus a trivial view:
 
 The load generator is ``--clients`` processes holding ``--concurrency`` connections in all, each
 sending requests back to back (raw HTTP/1.1 over a socket: far cheaper than the server's side of
-a request). Every request is built and signed before the clock starts, since signing is the
+a request). Before each round's clock starts, the connections are placed evenly over gunicorn's
+workers (``place``): a worker keeps the connections it accepts, and left to chance a round's 8
+connections have all landed on one worker, which then measured one process (hello at 1,500/s
+instead of 4,300/s), not the server. Every request is built and signed before the clock starts, since signing is the
 platform's job. After a warm-up of each, the two endpoints alternate for ``--rounds`` rounds of
 ``--seconds``; the medians give req/s and their ratio, with p50/p99 latency over all rounds.
 Anything but a 200 (for the webhook: with ``"accepted"``) is an error, and there must be none.
@@ -51,6 +54,7 @@ import os
 import platform
 import queue
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -244,13 +248,57 @@ class ConnectionStats:
     accepted: int = 0  # successful answers, including those that finished after the window
     errors: int = 0
     exhausted: bool = False
+    reconnects: int = 0  # connections opened during the round (the server closed one)
     first_error: str = ""
     latencies: list[float] = field(default_factory=list)
 
 
-def _drive(port: int, pool: list[bytes], unique: bool, stop: float, stats: ConnectionStats):
+def _worker_of(sock: socket.socket, port: int) -> int:
+    """The process id of the gunicorn worker holding ``sock`` (``GET /bench/worker/``)."""
+    status, body, close = exchange(
+        sock,
+        f"GET /bench/worker/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "X-Forwarded-Proto: https\r\n\r\n".encode(),
+    )
+    if status != 200 or close:
+        raise ConnectionError(f"worker probe answered {status}: {body[:200]!r}")
+    return int(body)
+
+
+def place(port: int, conns: int, workers: list[int], taken, quota: int) -> list[socket.socket]:
+    """``conns`` keep-alive connections, each on a worker that holds fewer than ``quota``.
+
+    gunicorn's workers race to accept a new connection and keep it for its lifetime: left to
+    chance, a round's connections may all land on one worker (seen here: 8 and 0), and the round
+    measures one process, not the server. A connection that lands on a full worker is closed
+    and opened again; ``taken`` (shared with the other load generators, one count per worker)
+    says how many each holds."""
+    placed = []
+    for _ in range(conns):
+        for _attempt in range(200):
+            sock = _connect(port)
+            pid = _worker_of(sock, port)
+            with taken.get_lock():
+                index = workers.index(pid) if pid in workers else None
+                if index is not None and taken[index] < quota:
+                    taken[index] += 1
+                    break
+            sock.close()
+        else:
+            raise RuntimeError(f"no worker with room for a connection after 200 tries ({workers})")
+        placed.append(sock)
+    return placed
+
+
+def _drive(
+    port: int,
+    sock: socket.socket | None,
+    pool: list[bytes],
+    unique: bool,
+    stop: float,
+    stats: ConnectionStats,
+):
     """One connection's loop: requests back to back until ``stop`` (reconnecting as needed)."""
-    sock = None
     sent = 0
     while time.perf_counter() < stop:
         if unique and sent >= len(pool):
@@ -262,6 +310,7 @@ def _drive(port: int, pool: list[bytes], unique: bool, stop: float, stats: Conne
         try:
             if sock is None:
                 sock = _connect(port)
+                stats.reconnects += 1
             status, body, close = exchange(sock, request)
         except OSError as exc:
             stats.errors += 1
@@ -287,19 +336,34 @@ def _drive(port: int, pool: list[bytes], unique: bool, stop: float, stats: Conne
 
 
 def _client(
-    target: Target, conns: int, per_conn: int, ident: int, seconds: float, ready, start, results
+    target: Target,
+    conns: int,
+    per_conn: int,
+    ident: int,
+    seconds: float,
+    placement: tuple[list[int], object, int] | None,
+    ready,
+    go_place,
+    start,
+    results,
 ) -> None:
     """A load generator process: ``conns`` connections (threads) for ``seconds`` from ``start``,
-    each with ``per_conn`` deliveries signed beforehand."""
+    each with ``per_conn`` deliveries signed beforehand, placed evenly over the workers
+    (``placement``: their pids, the shared counts, the quota) when the server keeps them."""
     unique = target.kind == "webhooks"
     pools = [build_requests(target, per_conn, ident * 64 + n) for n in range(conns)]
     stats = [ConnectionStats() for _ in range(conns)]
+    ready.put(ident)
+    go_place.wait()  # every process has signed its requests: connect now (keep-alive is short)
+    socks = place(target.port, conns, *placement) if placement else [None] * conns
     ready.put(ident)
     start.wait()
     cpu_before = os.times()
     stop = time.perf_counter() + seconds
     threads = [
-        threading.Thread(target=_drive, args=(target.port, pools[n], unique, stop, stats[n]))
+        threading.Thread(
+            target=_drive, args=(target.port, socks[n], pools[n], unique, stop, stats[n])
+        )
         for n in range(conns)
     ]
     for thread in threads:
@@ -313,6 +377,7 @@ def _client(
             "accepted": sum(s.accepted for s in stats),
             "errors": sum(s.errors for s in stats),
             "exhausted": any(s.exhausted for s in stats),
+            "reconnects": sum(s.reconnects for s in stats),
             "first_error": next((s.first_error for s in stats if s.first_error), ""),
             "latencies": [x for s in stats for x in s.latencies],
             "cpu": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
@@ -328,6 +393,8 @@ class Round:
     accepted: int
     errors: int
     exhausted: bool
+    reconnects: int
+    per_worker: list[int]  # connections each worker held when the clock started
     first_error: str
     latencies: list[float]
     client_cpu: float
@@ -341,34 +408,54 @@ class Round:
 
 def run_round(target: Target, args, seconds: float, server_pid: int, ident: int) -> Round:
     ctx = multiprocessing.get_context("spawn")
+    workers = _children(server_pid)
+    # A sync worker closes the connection after each answer: nothing to place.
+    taken = ctx.Array("i", len(workers))
+    placement = (
+        (workers, taken, -(-args.concurrency // len(workers)))
+        if args.worker_class != "sync" and workers
+        else None
+    )
     shares = [args.concurrency // args.clients] * args.clients
     for n in range(args.concurrency % args.clients):
         shares[n] += 1
     shares = [share for share in shares if share]  # fewer connections than client processes
-    ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+    ready, go_place, start, results = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Queue()
     # Enough for MAX_RATE deliveries a second over all connections (a connection that runs
     # out stops and is reported: raise MAX_RATE then).
     per_conn = int(MAX_RATE * seconds / args.concurrency) + 100
     clients = [
         ctx.Process(
             target=_client,
-            args=(target, share, per_conn, ident * 16 + n, seconds, ready, start, results),
+            args=(
+                target,
+                share,
+                per_conn,
+                ident * 16 + n,
+                seconds,
+                placement,
+                ready,
+                go_place,
+                start,
+                results,
+            ),
             daemon=True,
         )
         for n, share in enumerate(shares)
     ]
     for client in clients:
         client.start()
-    waiting = len(clients)
-    while waiting:  # every process has built and signed its requests: start the clock
-        try:
-            ready.get(timeout=1)
-            waiting -= 1
-        except queue.Empty:
-            if not all(client.is_alive() for client in clients):
-                sys.exit("a load generator process died before the round")
-    start.set()
-    workers = _children(server_pid)
+    # Every process has built and signed its requests, then placed its connections: start.
+    for step in (go_place, start):
+        waiting = len(clients)
+        while waiting:
+            try:
+                ready.get(timeout=1)
+                waiting -= 1
+            except queue.Empty:
+                if not all(client.is_alive() for client in clients):
+                    sys.exit("a load generator process died before the round")
+        step.set()
     server_before, machine_before = _process_cpu_seconds(workers), cpu_jiffies()
     parts = [results.get(timeout=seconds + 120) for _ in clients]
     server_after, machine_after = _process_cpu_seconds(workers), cpu_jiffies()
@@ -383,6 +470,8 @@ def run_round(target: Target, args, seconds: float, server_pid: int, ident: int)
         accepted=sum(p["accepted"] for p in parts),
         errors=sum(p["errors"] for p in parts),
         exhausted=any(p["exhausted"] for p in parts),
+        reconnects=sum(p["reconnects"] for p in parts),
+        per_worker=list(taken),
         first_error=next((p["first_error"] for p in parts if p["first_error"]), ""),
         latencies=[x for p in parts for x in p["latencies"]],
         client_cpu=sum(p["cpu"] for p in parts) / seconds,
@@ -492,7 +581,8 @@ def main(argv=None) -> int:
                 rounds[target.kind].append(result)
                 print(
                     f"round {n + 1} {target.kind:8} {result.rate:8.1f} req/s  "
-                    f"errors {result.errors}",
+                    f"errors {result.errors}  connections per worker "
+                    f"{'/'.join(map(str, result.per_worker)) or '-'}",
                     flush=True,
                 )
     finally:
@@ -531,6 +621,10 @@ def main(argv=None) -> int:
             for h, w in zip(rounds["hello"], rounds["webhooks"], strict=True)
         ],
         "target": TARGET_RATIO,
+        # Connections each worker held as each round started (placed evenly; see place()),
+        # and connections opened again during rounds (a keep-alive the server closed).
+        "connections_per_worker": [r.per_worker for r in rounds["hello"] + rounds["webhooks"]],
+        "reconnects": sum(r.reconnects for r in all_rounds),
         "inbox": inbox,
         "background_machine_busy": round(background, 3),
         "pass": correct and ratio >= TARGET_RATIO,
