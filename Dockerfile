@@ -60,5 +60,6 @@ USER wismo:wismo
 EXPOSE 8000
 # gthread: a request waiting on the database (a webhook's durable commit) does not hold a
 # whole worker; WEB_CONCURRENCY sets the processes, GUNICORN_CMD_ARGS can override the rest.
-CMD ["gunicorn", "wismo.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", \
+CMD ["gunicorn", "wismo.wsgi:application", "-c", "python:wismo.gunicorn_conf", \
+     "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", \
      "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-", "--error-logfile", "-"]

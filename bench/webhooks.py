@@ -488,6 +488,8 @@ def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subproces
     command = [
         str(gunicorn),
         "wismo.wsgi:application",
+        "--config",
+        "python:wismo.gunicorn_conf",  # as bin/run and the image run it
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
