@@ -55,6 +55,7 @@ def test_the_hooks_pass_the_choice_from_the_arbiter_to_the_worker(monkeypatch):
     class Arbiter:
         num_workers = 2
         WORKERS: dict = {}
+        log = None
 
     monkeypatch.setenv("WISMO_WORKER_CPU_AFFINITY", "on")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5})
@@ -72,6 +73,30 @@ def test_the_hooks_pass_the_choice_from_the_arbiter_to_the_worker(monkeypatch):
     gunicorn_conf.pre_fork(arbiter, unpinned)
     gunicorn_conf.post_fork(arbiter, unpinned)
     assert unpinned.wismo_cpu is None and pinned == [{4}, {5}]
+
+
+def test_a_worker_the_system_will_not_pin_serves_unpinned(monkeypatch):
+    class Log:
+        def __init__(self):
+            self.warnings = []
+
+        def warning(self, message, *args):
+            self.warnings.append(message % args)
+
+    class Worker:
+        wismo_cpu = 3
+
+    class Arbiter:
+        log = Log()
+
+    def refuse(pid, cpus):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    worker, arbiter = Worker(), Arbiter()
+    gunicorn_conf.post_fork(arbiter, worker)
+    assert worker.wismo_cpu is None
+    assert "not pinned to CPU 3" in arbiter.log.warnings[0]
 
 
 def _free_port() -> int:

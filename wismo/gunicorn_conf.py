@@ -47,11 +47,16 @@ def worker_cpu(workers: int, allowed: set[int], taken: list[int | None]) -> int 
 
 def pre_fork(server, worker) -> None:
     """In the arbiter, before the fork: choose the new worker's CPU."""
+    worker.wismo_cpu = None
     if not hasattr(os, "sched_getaffinity"):  # not Linux
+        return
+    try:
+        allowed = os.sched_getaffinity(0)
+    except OSError:
         return
     worker.wismo_cpu = worker_cpu(
         server.num_workers,
-        os.sched_getaffinity(0),
+        allowed,
         [getattr(live, "wismo_cpu", None) for live in server.WORKERS.values()],
     )
 
@@ -59,5 +64,10 @@ def pre_fork(server, worker) -> None:
 def post_fork(server, worker) -> None:
     """In the worker, before it starts its threads (they inherit the affinity)."""
     cpu = getattr(worker, "wismo_cpu", None)
-    if cpu is not None:
+    if cpu is None:
+        return
+    try:
         os.sched_setaffinity(0, {cpu})
+    except OSError as exc:  # a sandbox that forbids it, a CPU gone offline: serve unpinned
+        server.log.warning("worker %s not pinned to CPU %s: %s", os.getpid(), cpu, exc)
+        worker.wismo_cpu = None
