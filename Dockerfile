@@ -62,4 +62,4 @@ EXPOSE 8000
 # whole worker; WEB_CONCURRENCY sets the processes, GUNICORN_CMD_ARGS can override the rest.
 CMD ["gunicorn", "wismo.wsgi:application", "-c", "python:wismo.gunicorn_conf", \
      "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", \
-     "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-", "--error-logfile", "-"]
+     "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-", "--error-logfile", "-"]

@@ -110,7 +110,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["sync", "gthread"],
         default="sync",
         help="gunicorn worker class (sync by default; bin/run and the Docker image run gthread "
-        "with 8 threads, which the README reports too)",
+        "with 4 threads, which the README reports too)",
     )
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument(

@@ -105,7 +105,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="gthread",
         help="gunicorn worker class (gthread, as bin/run and the Docker image run it)",
     )
-    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gthread worker (4, as bin/run)"
+    )
     return parser.parse_args(argv)
 
 
