@@ -4,7 +4,6 @@ a real gunicorn started as bin/run starts it."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.smtp_server import free_port
 from wismo import gunicorn_conf
 from wismo.gunicorn_conf import worker_cpu
 
@@ -99,16 +99,10 @@ def test_a_worker_the_system_will_not_pin_serves_unpinned(monkeypatch):
     assert "not pinned to CPU 3" in arbiter.log.warnings[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
 def test_gunicorn_started_as_bin_run_starts_it_pins_each_worker(tmp_path):
     allowed = sorted(os.sched_getaffinity(0))
-    port = _free_port()
+    port = free_port()
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env.update(WISMO_VAR_DIR=str(tmp_path), WISMO_WORKER_CPU_AFFINITY="on")
     log = (tmp_path / "gunicorn.log").open("wb")
