@@ -21,9 +21,9 @@ sending requests back to back (raw HTTP/1.1 over a socket: far cheaper than the 
 a request). Before each round's clock starts, the connections are placed evenly over gunicorn's
 workers (``place``): a worker keeps the connections it accepts, and left to chance a round's 8
 connections have all landed on one worker, which then measured one process (hello at 1,500/s
-instead of 4,300/s), not the server. Every request is built and signed before the clock starts, since signing is the
-platform's job. After a warm-up of each, the two endpoints alternate for ``--rounds`` rounds of
-``--seconds``; the medians give req/s and their ratio, with p50/p99 latency over all rounds.
+instead of 4,300/s), not the server. Every request is built and signed before the clock starts,
+since signing is the platform's job. After a warm-up of each, the two endpoints alternate for
+``--rounds`` rounds of ``--seconds``; the medians give req/s and their ratio, with p50/p99 latency over all rounds.
 Anything but a 200 (for the webhook: with ``"accepted"``) is an error, and there must be none.
 Afterwards the inbox must hold exactly one row per accepted delivery, and the broker's queue at
 least one drain task and at most one per accepted delivery; the queue is purged.
@@ -85,9 +85,9 @@ SHOP_DOMAIN = "bench-webhooks.myshopify.com"
 WEBHOOK_SECRET = "shpss_bench_webhooks_secret"  # noqa: S105 - a throwaway store's secret
 FIXTURE = ROOT / "tests" / "fixtures" / "shops" / "shopify" / "fulfillment_update.json"
 FIXTURE_FULFILLMENT_ID = b"4456789012347"
-# Deliveries signed in advance, per second of a window: about 4x what 2 cores accept, since
-# gunicorn does not spread connections evenly over its workers and a connection of the less busy
-# one can run at twice the average (a faster machine used 3,000/s up).
+# Deliveries signed in advance, per second of a window: about 2x what 2 cores accept (2,750/s
+# seen), with room for a connection that runs faster than the average (with --workers 1 or
+# connections left unplaced, one ran at twice it; a faster machine used 3,000/s up).
 MAX_RATE = 6000
 
 
