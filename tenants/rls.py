@@ -71,9 +71,17 @@ def execute_wrapper(execute, sql, params, many, context):
             finally:
                 if not in_transaction:
                     cursor.execute("SELECT set_config(%s, '', false)", [SETTING])
+    return execute(scoped(sql, value), params, many, context)
+
+
+def scoped(sql: str, value: str | None = None) -> str:
+    """``sql`` as sent: a row statement goes after the setting for the code running now
+    (``value``, when the caller already has it), in the same round trip and transaction."""
     if sql.lstrip()[:7].upper().startswith(_ROW_STATEMENTS):
-        sql = f"SELECT set_config('{SETTING}', '{value}', true); {sql}"
-    return execute(sql, params, many, context)
+        if value is None:
+            value = setting_value()
+        return f"SELECT set_config('{SETTING}', '{value}', true); {sql}"
+    return sql
 
 
 def install(connection, **kwargs) -> None:

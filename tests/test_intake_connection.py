@@ -5,15 +5,19 @@ first), so a persistent connection that died in between must be replaced and the
 stored, exactly once, even when the connection died after the commit and before the answer.
 The inbox insert is a prepared statement: prepared once per connection and batch size, again on a
 new connection, never when turned off (``WISMO_DB_PREPARED``, for a transaction-pooling proxy).
+It goes on psycopg2's own cursor (``db.fetch_prepared``) with the row-security setting of its
+scope and Django's errors, and the ordinary way whenever something watches the queries.
 """
 
 from __future__ import annotations
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, ProgrammingError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from tenants import rls
 from tenants.scoping import all_tenants, tenant_scope
 from tests.factories import CarrierAccountFactory
 from tests.fakes.carrier_server import fixture_text
@@ -214,3 +218,80 @@ def test_turned_off_the_statements_go_whole(warm, settings):
     assert response.json()["status"] == "accepted"
     assert not [q for q in queries if "PREPARE" in q["sql"] or "EXECUTE " in q["sql"]]
     assert [q for q in queries if "INSERT INTO" in q["sql"]]
+
+
+# --- the lean write ---------------------------------------------------------------------------------
+
+SETTING_SQL = "SELECT current_setting(%s, true)"
+
+
+@pytest.fixture
+def lean(postgres_only, transactional_db):
+    """A connection as a request's write finds it: open, autocommit, its health check done."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection.get_autocommit() and not connection.queries_logged
+
+
+def _through_django(monkeypatch) -> list[str]:
+    seen: list[str] = []
+    execute = CursorWrapper.execute
+
+    def spy(self, sql, params=None):
+        seen.append(sql)
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", spy)
+    return seen
+
+
+def test_a_delivery_writes_its_row_on_psycopg2s_cursor(warm, monkeypatch):
+    seen = _through_django(monkeypatch)
+
+    assert deliver(warm.pk, "lean").json()["status"] == "accepted"
+
+    assert stored() == ["first", "lean"]
+    assert seen  # the spy sees the ORM's reads, and not the insert
+    assert not [sql for sql in seen if "wismo_inbox_" in sql]
+
+
+def test_the_lean_write_carries_its_scope_and_leaves_nothing_behind(lean, tenant_a, monkeypatch):
+    seen = _through_django(monkeypatch)
+    with tenant_scope(tenant_a):
+        scoped = db.fetch_prepared("wismo_test_setting", SETTING_SQL, [rls.SETTING])
+    unscoped = db.fetch_prepared("wismo_test_setting", SETTING_SQL, [rls.SETTING])
+
+    assert scoped == [(str(tenant_a.pk),)] and unscoped == [("*",)]
+    assert seen == []
+    with connection.connection.cursor() as raw:
+        raw.execute(SETTING_SQL, [rls.SETTING])
+        assert raw.fetchone()[0] in (None, "")  # transaction-local: gone with its statement
+        raw.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'wismo_test_setting'")
+        assert raw.fetchone()[0] == 1  # prepared once, executed twice
+
+
+def test_the_lean_writes_errors_are_djangos(lean):
+    with pytest.raises(ProgrammingError):
+        db.fetch_prepared("wismo_test_missing", "SELECT id FROM no_such_table WHERE id = %s", [1])
+    assert connection.errors_occurred  # the end of the request checks the connection
+    assert db.fetch_prepared("wismo_test_one", "SELECT %s::int", [1]) == [(1,)]
+
+
+def test_watched_queries_go_the_ordinary_way(lean, monkeypatch):
+    wrapped: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        wrapped.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert db.fetch_prepared("wismo_test_one", "SELECT %s::int", [1]) == [(1,)]
+    with CaptureQueriesContext(connection) as queries:
+        assert db.fetch_prepared("wismo_test_one", "SELECT %s::int", [2]) == [(2,)]
+    seen = _through_django(monkeypatch)
+    with transaction.atomic():
+        assert db.fetch_prepared("wismo_test_one", "SELECT %s::int", [3]) == [(3,)]
+
+    assert [sql for sql in wrapped if "EXECUTE wismo_test_one" in sql]
+    assert [q for q in queries if "EXECUTE wismo_test_one" in q["sql"]]
+    assert [sql for sql in seen if "EXECUTE wismo_test_one" in sql]

@@ -27,12 +27,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from tenants.models import Tenant
 from tenants.scoping import active_tenant_ids
-from wismo.db import execute_prepared
+from wismo.db import fetch_prepared
 from wismo.tracking.models import InboundWebhook, ShopConnection
 from wismo.tracking.services.group_commit import GroupCommit
 
@@ -158,11 +158,12 @@ def _new_row(
 def _shareable() -> bool:
     """Whether this row may go into another thread's statement: nothing of this thread's
     connection is involved (no transaction of its own to join, autocommit, no tenant scope)."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up
     return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and (connection.autocommit or connection.connection is None)
-        and connection.settings_dict["AUTOCOMMIT"]
+        db.vendor == "postgresql"
+        and not db.in_atomic_block
+        and (db.autocommit or db.connection is None)
+        and db.settings_dict["AUTOCOMMIT"]
         and active_tenant_ids() is None
     )
 
@@ -227,18 +228,18 @@ def _store_batch(rows: Sequence[_Row]) -> list[tuple[int, bool] | None]:
             guard.platform if guard else None,
             guard.secret_token if guard else None,
         ]
-    with connection.cursor() as cursor:
-        # Prepared once per batch size and connection: planning this statement cost PostgreSQL
-        # more than running it (at most max_batch statements per connection).
-        execute_prepared(cursor, f"wismo_inbox_{len(first)}", _batch_sql(len(first)), params)
-        inserted = {(tenant_id, digest): pk for pk, tenant_id, digest in cursor.fetchall()}
-        # Unguarded rows that went nothing in: duplicates, found by their key (a guarded one
-        # may be a changed store instead: its thread looks again).
-        missing = [
-            key for key, index in first.items() if key not in inserted and rows[index].guard is None
-        ]
-        existing: dict[tuple[int, str], int] = {}
-        if missing:
+    # Prepared once per batch size and connection: planning this statement cost PostgreSQL
+    # more than running it (at most max_batch statements per connection).
+    stored = fetch_prepared(f"wismo_inbox_{len(first)}", _batch_sql(len(first)), params)
+    inserted = {(tenant_id, digest): pk for pk, tenant_id, digest in stored}
+    # Unguarded rows that went nothing in: duplicates, found by their key (a guarded one
+    # may be a changed store instead: its thread looks again).
+    missing = [
+        key for key, index in first.items() if key not in inserted and rows[index].guard is None
+    ]
+    existing: dict[tuple[int, str], int] = {}
+    if missing:
+        with connection.cursor() as cursor:
             cursor.execute(
                 _EXISTING_SQL.format(keys=", ".join(["(%s, %s)"] * len(missing))),
                 [value for key in missing for value in key],
