@@ -1,6 +1,7 @@
-"""The load generator pieces bench/webhooks.py and bench/tracking_page.py share: raw keep-alive
-HTTP/1.1 exchanges on sockets (cheaper for the 2 cores than http.client), CPU accounting of the
-server's processes, percentiles and the summary of timed rounds."""
+"""The load generator pieces bench/webhooks.py and bench/tracking_page.py share: the gunicorn
+server as bin/run starts it, raw keep-alive HTTP/1.1 exchanges on sockets (cheaper for the 2
+cores than http.client), CPU accounting of the server's processes, percentiles and the summary
+of timed rounds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 from pathlib import Path
+
+from _common import ROOT
 
 
 def _children(pid: int) -> list[int]:
@@ -71,6 +75,44 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def start_gunicorn(
+    args, env: dict[str, str], port: int, log: Path, *, settings: str, backlog: int | None = None
+) -> subprocess.Popen:
+    """gunicorn on 127.0.0.1:``port`` as bin/run and the image run it (``args``: workers,
+    worker_class, threads), with the settings module ``settings`` from bench/."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [
+        str(gunicorn),
+        "wismo.wsgi:application",
+        "--config",
+        "python:wismo.gunicorn_conf",  # as bin/run and the image run it
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        "--worker-tmp-dir",
+        "/dev/shm",  # noqa: S108 - as the Docker image runs it (heartbeat file in RAM)
+        "--error-logfile",
+        str(log),
+        "--log-level",
+        "warning",
+    ]
+    if backlog is not None:
+        command += ["--backlog", str(backlog)]
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads)]
+    server_env = {
+        **os.environ,
+        **env,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+    }
+    server_env.pop("WEB_CONCURRENCY", None)
+    return subprocess.Popen(command, cwd=ROOT, env=server_env)  # noqa: S603
 
 
 def stop_gunicorn(process: subprocess.Popen) -> None:

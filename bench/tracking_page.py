@@ -56,13 +56,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, ensure_database, migrate, setup_django
+from _common import ensure_database, migrate, setup_django
 from _load import (
     _children,
     _connect,
     _process_cpu_seconds,
     exchange,
     percentile,
+    start_gunicorn,
     stop_gunicorn,
     summarize,
 )
@@ -436,40 +437,6 @@ def run_round(target: Target, args, seconds: float, server_pid: int, pool: Token
 # --- server -------------------------------------------------------------------------------------
 
 
-def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [
-        str(gunicorn),
-        "wismo.wsgi:application",
-        "--config",
-        "python:wismo.gunicorn_conf",  # as bin/run and the image run it
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        args.worker_class,
-        "--worker-tmp-dir",
-        "/dev/shm",  # noqa: S108 - as the Docker image runs it (heartbeat file in RAM)
-        "--backlog",
-        "2048",
-        "--error-logfile",
-        str(log),
-        "--log-level",
-        "warning",
-    ]
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
-    server_env = {
-        **os.environ,
-        **env,
-        "DJANGO_SETTINGS_MODULE": "pages_settings",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
-    }
-    server_env.pop("WEB_CONCURRENCY", None)
-    return subprocess.Popen(command, cwd=ROOT, env=server_env)  # noqa: S603
-
-
 def wait_ready(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     request = request_bytes(port, "/bench/pages-hello/")
@@ -525,7 +492,7 @@ def main(argv=None) -> int:
     uncached = Target("uncached", port, (), b'class="status"')
     pool = TokenPool([f"{base}/{token}/" for token in tokens[1:]])
     log = workdir / "gunicorn.log"
-    server = start_gunicorn(args, env, port, log)
+    server = start_gunicorn(args, env, port, log, settings="pages_settings", backlog=2048)
     rounds: dict[str, list[Round]] = {"hello": [], "cached": [], "uncached": []}
     warmup: list[Round] = []
     page_bytes = 0

@@ -71,6 +71,7 @@ from _load import (
     _connect,
     _process_cpu_seconds,
     exchange,
+    start_gunicorn,
     stop_gunicorn,
     summarize,
 )
@@ -485,39 +486,6 @@ def run_round(target: Target, args, seconds: float, server_pid: int, ident: int)
 # --- server -------------------------------------------------------------------------------------
 
 
-def start_gunicorn(args, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [
-        str(gunicorn),
-        "wismo.wsgi:application",
-        "--config",
-        "python:wismo.gunicorn_conf",  # as bin/run and the image run it
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        args.worker_class,
-        "--worker-tmp-dir",
-        "/dev/shm",  # noqa: S108 - as the Docker image runs it (heartbeat file in RAM)
-        "--error-logfile",
-        str(log),
-        "--log-level",
-        "warning",
-    ]
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
-    server_env = {
-        **os.environ,
-        **env,
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
-    }
-    server_env.pop("WEB_CONCURRENCY", None)
-    process = subprocess.Popen(command, cwd=ROOT, env=server_env)  # noqa: S603
-    return process
-
-
 def wait_ready(process: subprocess.Popen, target: Target, log: Path, timeout: float = 60) -> None:
     """Until the server answers the hello view (every worker loads the app before it accepts)."""
     deadline = time.time() + timeout
@@ -563,7 +531,7 @@ def main(argv=None) -> int:
     hello = Target("hello", port, store_id, body)
     hooks = Target("webhooks", port, store_id, body)
     log = workdir / "gunicorn.log"
-    server = start_gunicorn(args, env, port, log)
+    server = start_gunicorn(args, env, port, log, settings="bench_settings")
     rounds: dict[str, list[Round]] = {"hello": [], "webhooks": []}
     warmup: list[Round] = []
     try:
