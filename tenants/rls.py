@@ -84,6 +84,11 @@ def scoped(sql: str, value: str | None = None) -> str:
     return sql
 
 
+# All the wrapper does to a plain cursor's statement: wismo.db.fetch_prepared, which sends its
+# statement on psycopg2's cursor, applies it instead of taking the ordinary path.
+execute_wrapper.rewrite = scoped
+
+
 def install(connection, **kwargs) -> None:
     """``connection_created`` receiver: wrap every PostgreSQL connection's statements."""
     if connection.vendor != "postgresql" or not getattr(settings, "WISMO_DB_ROW_SECURITY", True):

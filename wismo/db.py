@@ -22,9 +22,10 @@ that is safe to repeat.
 cursor: Django's cursor wrapper (proxies, thread-local lookups, wrapper chain) cost ~50 us of
 Python per statement, a third of that statement's cost in the web process. It keeps what the
 wrapper is for: errors come out as Django's (and mark the connection for the end-of-request
-check), row security's setting goes first (``tenants.rls.scoped``), and whenever anything is
-watching or unusual (queries being logged, another execute wrapper installed, a transaction,
-a health check still due) it goes the ordinary way.
+check), the connection's execute wrappers still rewrite the statement when all they do is
+rewrite it (they say so with a ``rewrite`` attribute: row security's setting goes first,
+``tenants.rls.scoped``), and whenever anything is watching or unusual (queries being logged, any
+other execute wrapper, a transaction, a health check still due) it goes the ordinary way.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
-
-from tenants import rls
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,7 +87,7 @@ def fetch_prepared(name: str, sql: str, params: list) -> list[tuple]:
     """``execute_prepared`` on the default connection, then its rows: for a statement that
     commits on its own (autocommit), on psycopg2's cursor when nothing needs Django's."""
     db = connections[DEFAULT_DB_ALIAS]
-    wrappers = db.execute_wrappers
+    rewrites = [getattr(wrapper, "rewrite", None) for wrapper in db.execute_wrappers]
     if (
         db.connection is None
         or db.vendor != "postgresql"
@@ -97,15 +96,15 @@ def fetch_prepared(name: str, sql: str, params: list) -> list[tuple]:
         or not db.autocommit
         or db.queries_logged
         or (db.health_check_enabled and not db.health_check_done)
-        or any(wrapper is not rls.execute_wrapper for wrapper in wrappers)
+        or None in rewrites
     ):
         with db.cursor() as cursor:
             execute_prepared(cursor, name, sql, params)
             return cursor.fetchall()
     raw = db.connection
     statement = _execute_sql(name, len(params))
-    if wrappers:  # row security installed on this connection
-        statement = rls.scoped(statement)
+    for rewrite in rewrites:  # in Django's order: the first wrapper sees the statement first
+        statement = rewrite(statement)
     with db.wrap_database_errors, raw.cursor() as cursor:
         _prepare_once(cursor, raw, name, sql, len(params))
         cursor.execute(statement, params)
