@@ -11,9 +11,10 @@ of a page within that minute, and a hit saved just the render (~0.2 ms of CPU), 
 paid a GET round trip and a write for it. Measured on the uncached page (``bench/tracking_page.py``,
 alternating runs): 1,280 pages/s with the shared cache, 1,505/s without; a never-seen page went
 from 0.76 to 0.63 ms of CPU in one process. A process still reuses its own renderings (the
-same page version asked again past the few seconds of ``LocalPages``, or by a proven shopper).
+same page version asked again past the few seconds of ``local_pages``, or by a proven shopper).
 
-Entries are bounded (``MAX_BYTES`` of page bodies) and expire after ``seconds``; a proven
+Entries are bounded (``MAX_BYTES`` of page bodies, least recently used out first,
+``tracking_pages.lru``) and expire after ``seconds``; a proven
 shopper's page (name, address) is dropped from this process by ``forget_pages`` when the shopper
 is erased, and is never served to anybody else anyway: its key carries the order's version,
 which the erasure changes.
@@ -21,47 +22,21 @@ which the erasure changes.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
+from tracking_pages.lru import ExpiringLRU
 
 MAX_BYTES = 32 * 1024 * 1024  # ~2,000 pages of 15 kB; the least recently used go first
 
-_lock = threading.Lock()
-_entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-_size = 0
+pages: ExpiringLRU[str, bytes] = ExpiringLRU(MAX_BYTES, weight=len)
 
 
 def get(key: str) -> bytes | None:
     """The page body stored under ``key``, if it has not expired."""
-    found = _entries.get(key)
-    if found is None:
-        return None
-    expires, body = found
-    if expires < time.monotonic():
-        return None
-    with _lock:
-        if key in _entries:
-            _entries.move_to_end(key)
-    return body
+    return pages.get(key)
 
 
 def put(key: str, body: bytes, seconds: float) -> None:
-    """Keep ``body`` under ``key`` for ``seconds``, dropping the least recently used past
-    ``MAX_BYTES``."""
-    global _size
-    if seconds <= 0 or len(body) > MAX_BYTES:
-        return
-    now = time.monotonic()
-    with _lock:
-        old = _entries.pop(key, None)
-        if old is not None:
-            _size -= len(old[1])
-        _entries[key] = (now + seconds, body)
-        _size += len(body)
-        while _size > MAX_BYTES:
-            _, (_, dropped) = _entries.popitem(last=False)
-            _size -= len(dropped)
+    """Keep ``body`` under ``key`` for ``seconds``."""
+    pages.put(key, body, seconds)
 
 
 def forget_pages(*, orders: list[int], shipments: list[int]) -> int:
@@ -71,12 +46,7 @@ def forget_pages(*, orders: list[int], shipments: list[int]) -> int:
     wanted = {f"order:{pk}" for pk in orders} | {f"shipment:{pk}" for pk in shipments}
     if not wanted:
         return 0
-    global _size
-    with _lock:
-        doomed = [key for key in _entries if _page_of(key) in wanted]
-        for key in doomed:
-            _size -= len(_entries.pop(key)[1])
-    return len(doomed)
+    return pages.drop_where(lambda key: _page_of(key) in wanted)
 
 
 def _page_of(key: str) -> str:
@@ -86,7 +56,4 @@ def _page_of(key: str) -> str:
 
 
 def clear() -> None:
-    global _size
-    with _lock:
-        _entries.clear()
-        _size = 0
+    pages.clear()

@@ -6,7 +6,7 @@ missing token and another tenant's token with the same 404.
 
 A tracking page (``page``) goes through two caches:
 
-1. **This process** (``LocalPages``): the response of an anonymous shopper for a few seconds
+1. **This process** (``local_pages``): the response of an anonymous shopper for a few seconds
    (``WISMO_PAGE_LOCAL_SECONDS``, default 5), keyed by tenant, address, token, ``?lang=`` and
    Accept-Language. A hit costs no I/O at all; a page is at most that many seconds behind.
 2. **Renderings, by version** (``pagecache``, also in this process): the page's HTML keyed by
@@ -18,7 +18,7 @@ A tracking page (``page``) goes through two caches:
 On a miss of both the page is loaded (one prepared statement for a parcel), rendered with Jinja2
 (its chrome and tail once per brand and language, each progress line once per language and
 steps) and stored.
-A proven shopper's response is never kept by ``LocalPages``, and carries CSRF-protected forms:
+A proven shopper's response is never kept by ``local_pages``, and carries CSRF-protected forms:
 its rendering holds a marker that each response replaces with the shopper's own token.
 """
 
@@ -27,9 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,6 +42,7 @@ from markupsafe import Markup
 from tenants.scoping import tenant_scope
 from tracking_pages import pagecache, pageviews, ratelimit, selectors, services
 from tracking_pages.branding import Brand, brand_from, branding_version
+from tracking_pages.lru import ExpiringLRU
 from tracking_pages.models import ProblemReport
 from tracking_pages.presenters import local_date, order_view, shipment_view, zone
 from tracking_pages.security import client_ip, content_security_policy, same_origin_post
@@ -220,7 +219,6 @@ def _see_other(url: str) -> HttpResponse:
 
 @dataclass(frozen=True, slots=True)
 class _Local:
-    expires: float
     body: bytes
     headers: tuple[tuple[str, str], ...]
     tenant_id: int
@@ -229,33 +227,8 @@ class _Local:
     order_id: int | None
 
 
-class LocalPages:
-    """A small LRU of anonymous page responses in this process, each valid a few seconds."""
-
-    def __init__(self, size: int = LOCAL_ENTRIES) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple, _Local] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> _Local | None:
-        entry = self._entries.get(key)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return entry
-
-    def put(self, key: tuple, entry: _Local) -> None:
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-local_pages = LocalPages()
+# Anonymous shoppers' answers, each valid a few seconds (LOCAL_ENTRIES of them at most).
+local_pages: ExpiringLRU[tuple, _Local] = ExpiringLRU(LOCAL_ENTRIES)
 
 
 def _render_page(
@@ -434,7 +407,6 @@ def _page(
     if verified:
         body = body.replace(_CSRF_MARK_BYTES, get_token(request).encode())
     entry = _Local(
-        expires=time.monotonic() + float(_setting("WISMO_PAGE_LOCAL_SECONDS", LOCAL_SECONDS)),
         body=body,
         headers=_headers(brand, lang, embed=embed, private=verified),
         tenant_id=site.tenant_id,
@@ -442,8 +414,10 @@ def _page(
         object_id=data.ref.id,
         order_id=data.ref.order_id,
     )
-    if not verified and entry.expires > time.monotonic():
-        local_pages.put(local_key, entry)
+    if not verified:
+        local_pages.put(
+            local_key, entry, float(_setting("WISMO_PAGE_LOCAL_SECONDS", LOCAL_SECONDS))
+        )
     return _respond(entry, count=counting)
 
 

@@ -1,10 +1,8 @@
 """A page's renderings are kept in this process by version: the same version is rendered once,
-anything the page shows that changes is rendered afresh, entries expire and stay within their
-byte budget, and an erased shopper's renderings go."""
+anything the page shows that changes is rendered afresh, entries stay within their byte budget
+(expiry and eviction: tests/tracking_pages/test_lru.py), and an erased shopper's renderings go."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 from django.test import Client
@@ -87,31 +85,15 @@ def test_with_no_seconds_nothing_is_kept(client, tenant_a, shipment_a, renders, 
     assert renders == ["shipment", "shipment"]
 
 
-def test_an_entry_expires_after_its_seconds(monkeypatch):
-    now = [1000.0]
-    monkeypatch.setattr(pagecache.time, "monotonic", lambda: now[0])
-    pagecache.put("wismo:tp:page:shipment:1:v", b"<p>page</p>", 60)
-
-    now[0] += 59.9
-    assert pagecache.get("wismo:tp:page:shipment:1:v") == b"<p>page</p>"
-    now[0] += 0.2
-    assert pagecache.get("wismo:tp:page:shipment:1:v") is None
-
-
-def test_the_least_recently_used_go_past_the_byte_budget(monkeypatch):
-    monkeypatch.setattr(pagecache, "MAX_BYTES", 250)
+def test_the_budget_is_in_bytes_of_page_bodies(monkeypatch):
+    monkeypatch.setattr(pagecache.pages, "max_weight", 250)
     for name in "abc":
         pagecache.put(f"k:{name}", name.encode() * 100, 60)  # 100 bytes each: c pushes a out
 
     assert pagecache.get("k:a") is None
-    assert pagecache.get("k:b") is not None  # b is now the most recently used
-    pagecache.put("k:d", b"d" * 100, 60)
-
-    assert pagecache.get("k:c") is None
-    assert pagecache.get("k:b") == b"b" * 100 and pagecache.get("k:d") == b"d" * 100
-    assert pagecache._size == 200
+    assert pagecache.pages.weight == 200
     pagecache.put("k:huge", b"x" * 251, 60)  # larger than the whole budget: not kept
-    assert pagecache.get("k:huge") is None and pagecache._size == 200
+    assert pagecache.get("k:huge") is None and pagecache.pages.weight == 200
 
 
 def test_forgetting_pages_drops_exactly_their_renderings():
@@ -127,22 +109,4 @@ def test_forgetting_pages_drops_exactly_their_renderings():
     assert pagecache.forget_pages(orders=[7], shipments=[8]) == 2
 
     assert [key for key in keys if pagecache.get(key) is not None] == [keys[1], keys[2]]
-    assert pagecache._size == 2 * len(b"<p>Ada Lovelace</p>")
-
-
-def test_threads_storing_at_once_keep_the_size_right(monkeypatch):
-    monkeypatch.setattr(pagecache, "MAX_BYTES", 64 * 1000)
-
-    def store(n):
-        for i in range(500):
-            pagecache.put(f"k:{n}:{i % 50}", bytes(100 + i % 7), 60)
-            pagecache.get(f"k:{(n + 1) % 4}:{i % 50}")
-
-    threads = [threading.Thread(target=store, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert pagecache._size == sum(len(body) for _, body in pagecache._entries.values())
-    assert pagecache._size <= pagecache.MAX_BYTES
+    assert pagecache.pages.weight == 2 * len(b"<p>Ada Lovelace</p>")
