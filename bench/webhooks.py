@@ -23,7 +23,8 @@ workers (``place``): a worker keeps the connections it accepts, and left to chan
 connections have all landed on one worker, which then measured one process (hello at 1,500/s
 instead of 4,300/s), not the server. Every request is built and signed before the clock starts,
 since signing is the platform's job. After a warm-up of each, the two endpoints alternate for
-``--rounds`` rounds of ``--seconds``; the medians give req/s and their ratio, with p50/p99 latency over all rounds.
+``--rounds`` rounds of ``--seconds``; the medians give req/s and their ratio, with p50/p99
+latency over all rounds.
 Anything but a 200 (for the webhook: with ``"accepted"``) is an error, and there must be none.
 Afterwards the inbox must hold exactly one row per accepted delivery, and the broker's queue at
 least one drain task and at most one per accepted delivery; the queue is purged.

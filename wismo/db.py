@@ -50,9 +50,9 @@ _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PLACEHOLDER = re.compile("%s")
 
 
-def enabled() -> bool:
-    """Whether statements are prepared on this connection's database."""
-    return connection.vendor == "postgresql" and settings.WISMO_DB_PREPARED
+def enabled(db=connection) -> bool:
+    """Whether statements are prepared on ``db`` (the default connection)."""
+    return db.vendor == "postgresql" and settings.WISMO_DB_PREPARED
 
 
 def execute_prepared(cursor, name: str, sql: str, params: list) -> None:
@@ -91,8 +91,7 @@ def fetch_prepared(name: str, sql: str, params: list) -> list[tuple]:
     rewrites = [getattr(wrapper, "rewrite", None) for wrapper in db.execute_wrappers]
     if (
         db.connection is None
-        or db.vendor != "postgresql"
-        or not settings.WISMO_DB_PREPARED
+        or not enabled(db)
         or db.in_atomic_block
         or not db.autocommit
         or db.queries_logged

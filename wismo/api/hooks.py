@@ -39,6 +39,11 @@ def _received(received: Received) -> HttpResponse:
     )
 
 
+def _rejected(exc: WebhookRejected) -> JsonResponse:
+    code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(exc.status, "invalid")
+    return JsonResponse(error_body(code, str(exc)), status=exc.status)
+
+
 @count_webhooks("carrier")  # intake counted per carrier and outcome
 @csrf_exempt  # authenticated by the carrier's signature or shared token, not a browser session
 @require_POST
@@ -49,8 +54,7 @@ def carrier_push(request, slug: str, account_id: int):
             slug=slug, account_id=account_id, body=request.body, headers=headers
         )
     except WebhookRejected as exc:
-        code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(exc.status, "invalid")
-        return JsonResponse(error_body(code, str(exc)), status=exc.status)
+        return _rejected(exc)
     return _received(received)
 
 
@@ -67,10 +71,7 @@ def _shop_hook(platform: str):
         except Ping:
             return JsonResponse({"status": "ok"})
         except WebhookRejected as exc:
-            code = {404: "not_found", 401: "unauthorized", 413: "too_large"}.get(
-                exc.status, "invalid"
-            )
-            return JsonResponse(error_body(code, str(exc)), status=exc.status)
+            return _rejected(exc)
         return _received(received)
 
     return view
